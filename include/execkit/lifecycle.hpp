@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <memory>
+#include <utility>
 
 #include "execkit/call.hpp"
 #include "execkit/errors.hpp"
