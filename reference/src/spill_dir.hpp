@@ -26,7 +26,8 @@ class SpillDir {
   static SpillDir open(const std::filesystem::path& dir, const std::string& pool_id);
 
   SpillDir(SpillDir&&) noexcept = default;
-  SpillDir& operator=(SpillDir&&) noexcept = default;
+  // Releases the overwritten pool's files and lock first (as the destructor).
+  SpillDir& operator=(SpillDir&& other) noexcept;
   // Removes this pool's remaining spill files and its lock file.
   ~SpillDir();
 
@@ -42,6 +43,9 @@ class SpillDir {
 
  private:
   SpillDir() = default;
+  void take_lock();
+  void release() noexcept;
+
   std::filesystem::path path_;
   std::string pool_id_;
   UniqueFd dir_fd_;
