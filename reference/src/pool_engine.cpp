@@ -478,6 +478,7 @@ void PoolEngine::on_worker_exit(Worker& w) {
   if (!exit) return;
   w.reaped = true;
   if (w.state == Worker::State::busy) drain_output(w, w.process.stderr_fd(), true);
+  w.state = Worker::State::dying;
   w.process.close_channels();
   if (!w.call) return;
   spill_->remove(w.call->id());
