@@ -1,1 +1,86 @@
-int main() { return 0; }
+// execkit-worker: runs calls sent by the reference backend over its control
+// socket, one at a time, restoring its base state after each (see
+// reference/src/worker_process.cpp for how it is started).
+//
+// Exit status: 0 when the caller closes the channel or sends `exit`, 2 for a
+// bad command line, 3 for a protocol violation or a failure of the worker
+// itself. Fatal diagnostics go to stderr, which the caller collects.
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <span>
+#include <variant>
+
+#include "base_state.hpp"
+#include "call_scope.hpp"
+#include "control_channel.hpp"
+#include "module_cache.hpp"
+#include "run_call.hpp"
+#include "worker_arguments.hpp"
+
+namespace {
+
+constexpr int exit_bad_usage = 2;
+constexpr int exit_failure = 3;
+
+[[noreturn]] void die(const char* what) {
+  std::fprintf(stderr, "execkit-worker: %s\n", what);
+  std::fflush(stderr);
+  // _exit: module destructors must not run on the way out.
+  ::_exit(exit_failure);
+}
+
+void prepare_process(const execkit::worker::WorkerArguments& args) {
+  if (args.pdeathsig) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    // The caller may have died before the prctl took effect.
+    if (::getppid() != args.parent_pid) ::_exit(0);
+  }
+  // Documented choice (ISO-4): a task writing to a closed pipe dies of
+  // SIGPIPE like a normal C program; the worker itself sends with MSG_NOSIGNAL.
+  std::signal(SIGPIPE, SIG_DFL);
+  // Orphaned descendants of a task become our children, so the leftover
+  // check after each call sees them too (ISO-8).
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+}
+
+[[noreturn]] void serve(const execkit::worker::ControlChannel& channel) {
+  using namespace execkit::worker;
+  const BaseState base = capture_base_state();
+  // Every call, the first included, sees exactly what later restores produce.
+  restore_environment(base.environment);
+  ModuleCache modules;
+  for (;;) {
+    auto received = channel.receive();
+    if (std::holds_alternative<ChannelClosed>(received)) ::_exit(0);
+    if (auto* violation = std::get_if<ProtocolViolation>(&received)) die(violation->message.c_str());
+    auto& message = std::get<RequestMessage>(received);
+    if (message.request.kind == execkit::wire::RequestKind::exit) ::_exit(0);
+    auto result = run_call(std::move(message), base, modules, channel.fd());
+    if (result.control_channel_lost) die("the task closed or replaced the control socket");
+    if (!channel.send(result.response)) ::_exit(0);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto parsed = execkit::worker::parse_arguments(std::span<const char* const>(argv + 1, argv + argc));
+  if (auto* error = std::get_if<std::string>(&parsed)) {
+    std::fprintf(
+        stderr,
+        "execkit-worker: %s\nusage: execkit-worker --control-fd=<fd> --parent-pid=<pid> [--pdeathsig]\n",
+        error->c_str());
+    return exit_bad_usage;
+  }
+  const auto& args = std::get<execkit::worker::WorkerArguments>(parsed);
+  prepare_process(args);
+  try {
+    serve(execkit::worker::ControlChannel(args.control_fd));
+  } catch (const std::exception& e) {
+    die(e.what());
+  }
+}

@@ -1,0 +1,48 @@
+// One call's changes to the worker process: applies the call's env updates
+// and cwd, then puts the base state back and says whether the worker is
+// still fit for another call (ISO-5, ISO-8).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base_state.hpp"
+#include "envelope.hpp"
+
+namespace execkit::worker {
+
+struct SetupFailure {
+  std::string type;  // execkit.CwdError, execkit.EnvError
+  std::string message;
+};
+
+struct RestoreReport {
+  // Why this worker must not run another call; empty if it may.
+  std::vector<std::string> retire_reasons;
+  // The task closed or replaced the control socket: no response can be sent.
+  bool control_channel_lost = false;
+};
+
+class CallScope {
+ public:
+  CallScope(const BaseState& base, int control_fd) noexcept;
+  CallScope(const CallScope&) = delete;
+  CallScope& operator=(const CallScope&) = delete;
+  // Restores the base state if restore() was not called.
+  ~CallScope();
+
+  std::optional<SetupFailure> apply(const wire::Request& request);
+  RestoreReport restore();
+
+ private:
+  const BaseState& base_;
+  int control_fd_;
+  FileIdentity control_identity_;
+  bool restored_ = false;
+};
+
+// Puts the base environment back exactly, in its original order.
+void restore_environment(const std::vector<std::string>& environment);
+
+}  // namespace execkit::worker
