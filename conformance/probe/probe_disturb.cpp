@@ -1,0 +1,130 @@
+// Probe tasks that change per-process state a reused worker must not carry
+// into the next call: signal state (ISO-4), umask and resource limits
+// (ISO-5), credentials (ISO-5), the environment (ENV-5).
+#include <grp.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <map>
+#include <sstream>
+#include <string>
+#include <system_error>
+
+#include "probe_support.hpp"
+
+using execkit::probe::input_text;
+using execkit::probe::parse_decimal;
+
+namespace {
+
+void ignore_signal(int) {}
+
+int resource_named(std::string_view name) {
+  static const std::map<std::string_view, int> resources{{"NOFILE", RLIMIT_NOFILE}, {"CORE", RLIMIT_CORE},
+                                                         {"STACK", RLIMIT_STACK},   {"FSIZE", RLIMIT_FSIZE},
+                                                         {"NPROC", RLIMIT_NPROC},   {"AS", RLIMIT_AS},
+                                                         {"DATA", RLIMIT_DATA},     {"CPU", RLIMIT_CPU}};
+  auto it = resources.find(name);
+  if (it == resources.end()) throw std::invalid_argument("probe: unknown resource limit '" + std::string(name) + "'");
+  return it->second;
+}
+
+// "NAME,value" -> (resource, value)
+std::pair<int, rlim_t> limit_input(std::string_view text) {
+  const auto comma = text.find(',');
+  if (comma == std::string_view::npos) throw std::invalid_argument("probe: expected NAME,value, got '" + std::string(text) + "'");
+  return {resource_named(text.substr(0, comma)), static_cast<rlim_t>(parse_decimal(text.substr(comma + 1), "limit"))};
+}
+
+void set_limit(int resource, const rlimit& value) {
+  if (::setrlimit(resource, &value) != 0) throw std::system_error(errno, std::generic_category(), "probe: setrlimit");
+}
+
+}  // namespace
+
+// Ignores SIGINT, SIGQUIT, SIGUSR2; installs handlers for SIGTERM, SIGHUP,
+// SIGUSR1, SIGCHLD; flips SIGPIPE between default and ignored; blocks all of
+// them in the signal mask. Result "ok".
+EXECKIT_TASK(disturb_signals)(execkit::TaskContext& ctx) {
+  struct sigaction ignored {};
+  ignored.sa_handler = SIG_IGN;
+  struct sigaction handled {};
+  handled.sa_handler = &ignore_signal;
+  for (int number : {SIGINT, SIGQUIT, SIGUSR2}) ::sigaction(number, &ignored, nullptr);
+  for (int number : {SIGTERM, SIGHUP, SIGUSR1, SIGCHLD}) ::sigaction(number, &handled, nullptr);
+  struct sigaction pipe_action {};
+  ::sigaction(SIGPIPE, nullptr, &pipe_action);
+  pipe_action.sa_handler = pipe_action.sa_handler == SIG_IGN ? SIG_DFL : SIG_IGN;
+  ::sigaction(SIGPIPE, &pipe_action, nullptr);
+  sigset_t mask;
+  ::sigemptyset(&mask);
+  for (int number : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD, SIGPIPE}) ::sigaddset(&mask, number);
+  ::sigprocmask(SIG_BLOCK, &mask, nullptr);
+  ctx.write("ok");
+}
+
+// Input: an octal umask. Result: the previous one in octal.
+EXECKIT_TASK(set_umask)(execkit::TaskContext& ctx) {
+  const std::string text(input_text(ctx));
+  char* end = nullptr;
+  const unsigned long value = std::strtoul(text.c_str(), &end, 8);
+  if (text.empty() || *end != '\0' || value > 0777) throw std::invalid_argument("probe: set_umask: bad octal '" + text + "'");
+  std::ostringstream previous;
+  previous << std::oct << ::umask(static_cast<mode_t>(value));
+  ctx.write(previous.str());
+}
+
+// Input "NAME,value": sets that soft limit (hard unchanged). Result "ok".
+EXECKIT_TASK(set_soft_rlimit)(execkit::TaskContext& ctx) {
+  const auto [resource, value] = limit_input(input_text(ctx));
+  rlimit current{};
+  ::getrlimit(resource, &current);
+  current.rlim_cur = value;
+  set_limit(resource, current);
+  ctx.write("ok");
+}
+
+// Input "NAME,value": lowers the hard limit (and the soft one with it) to
+// value, which an unprivileged process cannot undo. Result "ok".
+EXECKIT_TASK(lower_hard_rlimit)(execkit::TaskContext& ctx) {
+  const auto [resource, value] = limit_input(input_text(ctx));
+  rlimit current{};
+  ::getrlimit(resource, &current);
+  current.rlim_max = value;
+  if (current.rlim_cur == RLIM_INFINITY || current.rlim_cur > value) current.rlim_cur = value;
+  set_limit(resource, current);
+  ctx.write("ok");
+}
+
+// Input "uid,gid": drops supplementary groups and switches to them (needs
+// privilege; irreversible for the process). Result "ok".
+EXECKIT_TASK(drop_credentials)(execkit::TaskContext& ctx) {
+  const auto text = input_text(ctx);
+  const auto comma = text.find(',');
+  const auto uid = parse_decimal<uid_t>(text.substr(0, comma), "uid");
+  const auto gid = parse_decimal<gid_t>(comma == std::string_view::npos ? "" : text.substr(comma + 1), "gid");
+  if (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0) {
+    throw std::system_error(errno, std::generic_category(), "probe: drop_credentials");
+  }
+  ctx.write("ok");
+}
+
+// Input: lines "NAME=VALUE" (setenv) or "-NAME" (unsetenv). Result "ok".
+EXECKIT_TASK(mutate_env)(execkit::TaskContext& ctx) {
+  std::istringstream lines{std::string(input_text(ctx))};
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty()) continue;
+    if (line[0] == '-') {
+      ::unsetenv(line.c_str() + 1);
+      continue;
+    }
+    const auto equals = line.find('=');
+    if (equals == std::string::npos || equals == 0) throw std::invalid_argument("probe: mutate_env: bad line '" + line + "'");
+    ::setenv(line.substr(0, equals).c_str(), line.c_str() + equals + 1, 1);
+  }
+  ctx.write("ok");
+}

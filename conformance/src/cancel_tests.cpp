@@ -1,0 +1,1 @@
+// cancel tests: being written

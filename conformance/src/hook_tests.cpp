@@ -1,0 +1,1 @@
+// hook tests: being written

@@ -1,0 +1,1 @@
+// life tests: being written

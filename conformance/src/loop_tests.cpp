@@ -1,0 +1,1 @@
+// loop tests: being written

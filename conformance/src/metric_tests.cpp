@@ -1,0 +1,1 @@
+// metric tests: being written

@@ -1,0 +1,1 @@
+// run tests: being written

@@ -1,0 +1,132 @@
+#include "test_support.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <stdexcept>
+#include <system_error>
+
+#include "probe_support.hpp"
+
+namespace execkit::conformance {
+namespace {
+
+void add_entry(std::map<std::string, std::string>& into, std::string_view entry) {
+  if (entry.empty()) return;
+  const auto equals = entry.find('=');
+  if (equals == std::string_view::npos) {
+    into[std::string(entry)] = "";
+  } else {
+    into[std::string(entry.substr(0, equals))] = std::string(entry.substr(equals + 1));
+  }
+}
+
+std::map<std::string, std::string> parse_separated(std::string_view text, char separator) {
+  std::map<std::string, std::string> out;
+  while (!text.empty()) {
+    const auto end = text.find(separator);
+    add_entry(out, text.substr(0, end));
+    if (end == std::string_view::npos) break;
+    text.remove_prefix(end + 1);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::map<std::string, std::string> parse_env_lines(std::string_view text) { return parse_separated(text, '\n'); }
+std::map<std::string, std::string> parse_env_block(std::string_view block) { return parse_separated(block, '\0'); }
+
+TaskIdentity parse_identity(std::string_view text) {
+  const auto values = parse_env_lines(text);
+  TaskIdentity identity;
+  if (auto it = values.find("pid"); it != values.end()) identity.pid = static_cast<pid_t>(std::stol(it->second));
+  if (auto it = values.find("worker_id"); it != values.end()) identity.worker_id = it->second;
+  if (auto it = values.find("node_id"); it != values.end()) identity.node_id = it->second;
+  if (identity.pid == 0) throw std::runtime_error("probe output has no pid: '" + std::string(text) + "'");
+  return identity;
+}
+
+std::vector<std::byte> stream_bytes(std::uint64_t size, std::uint64_t seed) {
+  std::vector<std::byte> bytes(size);
+  probe::ByteStream(seed).fill(bytes);
+  return bytes;
+}
+
+std::optional<std::uint64_t> first_stream_mismatch(std::span<const std::byte> bytes, std::uint64_t seed) {
+  probe::ByteStream stream(seed);
+  std::vector<std::byte> expected(std::size_t{1} << 20);
+  for (std::uint64_t offset = 0; offset < bytes.size();) {
+    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(expected.size(), bytes.size() - offset));
+    stream.fill(std::span(expected.data(), n));
+    if (std::memcmp(expected.data(), bytes.data() + offset, n) != 0) {
+      for (std::size_t i = 0; i < n; ++i) {
+        if (expected[i] != bytes[offset + i]) return offset + i;
+      }
+    }
+    offset += n;
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> list_dir(const std::filesystem::path& dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) names.push_back(entry.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_file(const std::filesystem::path& path, std::string_view content) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(content.data(), static_cast<std::streamsize>(content.size()));
+  if (!out) throw std::runtime_error("cannot write " + path.string());
+}
+
+std::uint64_t file_size_or_zero(const std::filesystem::path& path) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  return ec ? 0 : size;
+}
+
+Gates::Gates(std::filesystem::path dir) : dir_(std::move(dir)) { std::filesystem::create_directories(dir_); }
+
+std::string Gates::input(const std::string& id) const { return dir_.string() + "," + id; }
+bool Gates::started(const std::string& id) const { return std::filesystem::exists(dir_ / ("started." + id)); }
+bool Gates::finished(const std::string& id) const { return std::filesystem::exists(dir_ / ("finished." + id)); }
+
+std::size_t Gates::started_count() const {
+  const auto names = list_dir(dir_);
+  return static_cast<std::size_t>(std::count_if(names.begin(), names.end(), [](const std::string& name) {
+    return name.starts_with("started.") && name.find(".tmp.") == std::string::npos;
+  }));
+}
+
+std::size_t Gates::finished_count() const {
+  const auto names = list_dir(dir_);
+  return static_cast<std::size_t>(std::count_if(names.begin(), names.end(), [](const std::string& name) {
+    return name.starts_with("finished.") && name.find(".tmp.") == std::string::npos;
+  }));
+}
+
+pid_t Gates::pid_of(const std::string& id) const {
+  const auto text = read_file(dir_ / ("started." + id));
+  return text.empty() ? 0 : static_cast<pid_t>(std::stol(text));
+}
+
+void Gates::release(const std::string& id) const { write_file(dir_ / ("release." + id), ""); }
+void Gates::release_all() const { write_file(dir_ / "release.all", ""); }
+
+std::filesystem::path make_dir(const std::filesystem::path& parent, const std::string& name) {
+  const auto dir = parent / name;
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+}  // namespace execkit::conformance
