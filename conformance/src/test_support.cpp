@@ -123,6 +123,33 @@ pid_t Gates::pid_of(const std::string& id) const {
 void Gates::release(const std::string& id) const { write_file(dir_ / ("release." + id), ""); }
 void Gates::release_all() const { write_file(dir_ / "release.all", ""); }
 
+std::int64_t anon_rss_kib() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.starts_with("RssAnon:")) return std::stoll(line.substr(8));
+  }
+  return 0;
+}
+
+AnonRssSampler::AnonRssSampler() : baseline_kib_(anon_rss_kib()), peak_kib_(baseline_kib_) {
+  thread_ = std::thread([this] {
+    while (!stop_) {
+      const auto now = anon_rss_kib();
+      if (now > peak_kib_) peak_kib_ = now;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+}
+
+AnonRssSampler::~AnonRssSampler() {
+  stop_ = true;
+  thread_.join();
+}
+
+std::int64_t AnonRssSampler::peak_growth_kib() const {
+  return std::max<std::int64_t>(peak_kib_, anon_rss_kib()) - baseline_kib_;
+}
+
 std::filesystem::path make_dir(const std::filesystem::path& parent, const std::string& name) {
   const auto dir = parent / name;
   std::filesystem::create_directories(dir);

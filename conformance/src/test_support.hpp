@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "execkit/conformance/fixture.hpp"
@@ -58,6 +60,26 @@ class Gates {
  private:
   std::filesystem::path dir_;
 };
+
+// Samples this process's anonymous RSS (RssAnon) every millisecond in a
+// background thread and keeps the peak.
+class AnonRssSampler {
+ public:
+  AnonRssSampler();
+  AnonRssSampler(const AnonRssSampler&) = delete;
+  AnonRssSampler& operator=(const AnonRssSampler&) = delete;
+  ~AnonRssSampler();
+  std::int64_t baseline_kib() const { return baseline_kib_; }
+  // Peak since construction minus the baseline.
+  std::int64_t peak_growth_kib() const;
+
+ private:
+  std::int64_t baseline_kib_ = 0;
+  std::atomic<std::int64_t> peak_kib_{0};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+std::int64_t anon_rss_kib();
 
 // A fresh, empty directory under `parent`.
 std::filesystem::path make_dir(const std::filesystem::path& parent, const std::string& name);
