@@ -1,1 +1,417 @@
-// spill tests: being written
+// SPILL: large results, spill files and their cleanup (CONTRACT.md, SPILL-1..SPILL-7).
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "child_caller.hpp"
+#include "execkit/conformance/suite.hpp"
+#include "pending_call.hpp"
+#include "scoped_env.hpp"
+#include "test_support.hpp"
+
+namespace execkit::conformance {
+namespace {
+
+constexpr std::uint64_t mib = std::uint64_t{1} << 20;
+constexpr std::uint64_t gib = std::uint64_t{1} << 30;
+
+// A result large enough to leave any inline path.
+constexpr std::uint64_t spilled_size = 4 * mib;
+
+std::string write_bytes_input(std::uint64_t size, std::uint64_t seed) {
+  return std::to_string(size) + "," + std::to_string(seed);
+}
+
+void expect_stream(const Outcome& outcome, std::uint64_t size, std::uint64_t seed) {
+  ASSERT_TRUE(succeeded(outcome)) << "a result of " << size << " bytes";
+  const auto bytes = outcome.value().bytes();
+  ASSERT_EQ(bytes.size(), size);
+  const auto mismatch = first_stream_mismatch(bytes, seed);
+  EXPECT_FALSE(mismatch.has_value()) << "a result of " << size << " bytes differs from what the task wrote at offset "
+                                     << mismatch.value_or(0);
+}
+
+// Entries of `dir` not in `before`.
+std::vector<std::string> new_entries(const std::filesystem::path& dir, const std::vector<std::string>& before) {
+  std::vector<std::string> added;
+  for (const auto& name : list_dir(dir)) {
+    if (std::find(before.begin(), before.end(), name) == before.end()) added.push_back(name);
+  }
+  return added;
+}
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& name : names) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
+class ScopedUmask {
+ public:
+  explicit ScopedUmask(mode_t mask) : saved_(::umask(mask)) {}
+  ~ScopedUmask() { ::umask(saved_); }
+
+ private:
+  mode_t saved_;
+};
+
+// Whether `path`'s bytes lie in a file-backed mapping of this process.
+bool in_file_mapping(const void* address) {
+  std::ifstream maps("/proc/self/maps");
+  const auto target = reinterpret_cast<std::uintptr_t>(address);
+  for (std::string line; std::getline(maps, line);) {
+    std::istringstream fields(line);
+    std::string range, perms, offset, device;
+    unsigned long long inode = 0;
+    fields >> range >> perms >> offset >> device >> inode;
+    const auto dash = range.find('-');
+    const auto start = std::stoull(range.substr(0, dash), nullptr, 16);
+    const auto end = std::stoull(range.substr(dash + 1), nullptr, 16);
+    if (target >= start && target < end) return inode != 0;
+  }
+  return false;
+}
+
+// Reports whether anyone opened or read a file (inotify), e.g. a canary that
+// a refused spill file points at.
+class OpenWatch {
+ public:
+  explicit OpenWatch(const std::filesystem::path& file) : fd_(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) {
+    if (fd_ >= 0) ::inotify_add_watch(fd_, file.c_str(), IN_OPEN | IN_ACCESS);
+  }
+  OpenWatch(const OpenWatch&) = delete;
+  OpenWatch& operator=(const OpenWatch&) = delete;
+  ~OpenWatch() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  bool touched() const {
+    char buffer[4096];
+    return fd_ >= 0 && ::read(fd_, buffer, sizeof buffer) > 0;
+  }
+
+ private:
+  int fd_;
+};
+
+// How `config` was refused: the SpillError text from the factory or from the
+// first call that spills; nullopt (and a description) if it was accepted.
+std::optional<std::string> spill_refusal(const BackendUnderTest& backend_under_test, const WorkerConfig& config,
+                                         const Call& spilling_call, Deadline deadline, std::string& accepted) {
+  std::unique_ptr<ExecutorBackend> backend;
+  try {
+    backend = backend_under_test.make(config);
+  } catch (const SpillError& e) {
+    return std::string(e.what());
+  }
+  const auto outcome = capture_outcome([&] { return backend->execute(spilling_call, deadline); });
+  backend->shutdown(true);
+  if (const auto* error = outcome.error_as<SpillError>()) return std::string(error->what());
+  accepted = describe(outcome);
+  return std::nullopt;
+}
+
+}  // namespace
+
+TEST_P(Spill, SPILL_1_ResultsOfEverySizeRoundTripByteExactly) {
+  auto backend = make_backend();
+  std::uint64_t seed = 100;
+  for (const std::uint64_t size : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{4095}, std::uint64_t{4096},
+                                   std::uint64_t{32767}, std::uint64_t{32768}, std::uint64_t{32769},
+                                   std::uint64_t{65539}, mib + 7, 16 * mib + 1}) {
+    ++seed;
+    expect_stream(run(*backend, probe_call("write_bytes", write_bytes_input(size, seed))), size, seed);
+  }
+}
+
+TEST_P(Spill, SPILL_1_OneGibResultRoundTripsByteExactly) {
+  auto backend = make_backend();
+  expect_stream(run(*backend, probe_call("write_bytes", write_bytes_input(gib, 11))), gib, 11);
+}
+
+TEST_P(Spill, SPILL_2_OneGibResultDoesNotGrowCallerMemory) {
+  auto backend = make_backend();
+  run_text(*backend, probe_call("echo"));
+  AnonRssSampler rss;
+  const auto outcome = run(*backend, probe_call("write_bytes", write_bytes_input(gib, 12)));
+  ASSERT_TRUE(succeeded(outcome));
+  ASSERT_EQ(outcome.value().bytes().size(), gib);
+  EXPECT_FALSE(first_stream_mismatch(outcome.value().bytes(), 12).has_value());  // touches every page
+  EXPECT_LT(rss.peak_growth_kib(), 64 * 1024) << "a 1 GiB result raised the caller's anonymous RSS by "
+                                              << rss.peak_growth_kib() / 1024 << " MiB";
+  if (capabilities().has_named_spill_files) {
+    EXPECT_TRUE(in_file_mapping(outcome.value().bytes().data())) << "a 1 GiB result is not a file mapping: it was copied";
+  }
+}
+
+TEST_P(Spill, SPILL_3_DefaultSpillDirIsTmpdirExeckitUidWithMode0700) {
+  EXECKIT_REQUIRE_CAPABILITY(has_named_spill_files);
+  const auto tmpdir = make_dir(temp_dir(), "tmpdir");
+  const auto expected = tmpdir / ("execkit-" + std::to_string(::getuid()));
+  track_spill_dir(expected);
+  ScopedEnv env;
+  env.set("TMPDIR", tmpdir.string());
+  ScopedUmask permissive(0);
+  auto cfg = config();
+  cfg.spill_dir.clear();
+  auto backend = make_backend(cfg);
+  expect_stream(run(*backend, probe_call("write_bytes", write_bytes_input(spilled_size, 2))), spilled_size, 2);
+  struct stat info {};
+  ASSERT_EQ(::lstat(expected.c_str(), &info), 0) << expected << " was not created";
+  EXPECT_TRUE(S_ISDIR(info.st_mode));
+  EXPECT_EQ(info.st_mode & 07777, 0700u) << "the default spill dir has mode " << std::oct << (info.st_mode & 07777);
+  EXPECT_EQ(info.st_uid, ::getuid());
+}
+
+TEST_P(Spill, SPILL_3_ConfiguredSpillDirIsCreatedWithMode0700) {
+  EXECKIT_REQUIRE_CAPABILITY(has_named_spill_files);
+  ScopedUmask permissive(0);
+  auto backend = make_backend();  // config().spill_dir does not exist yet
+  expect_stream(run(*backend, probe_call("write_bytes", write_bytes_input(spilled_size, 3))), spilled_size, 3);
+  struct stat info {};
+  ASSERT_EQ(::lstat(spill_dir().c_str(), &info), 0) << spill_dir() << " was not created";
+  EXPECT_EQ(info.st_mode & 07777, 0700u) << "the spill dir was created with mode " << std::oct << (info.st_mode & 07777);
+}
+
+TEST_P(Spill, SPILL_3_DotDotSegmentsAreResolved) {
+  EXECKIT_REQUIRE_CAPABILITY(has_named_spill_files);
+  const auto resolved = temp_dir() / "resolved-spill";
+  track_spill_dir(resolved);
+  auto cfg = config();
+  cfg.spill_dir = temp_dir() / "never-created" / ".." / "resolved-spill";
+  auto backend = make_backend(cfg);
+  expect_stream(run(*backend, probe_call("write_bytes", write_bytes_input(spilled_size, 4))), spilled_size, 4);
+  EXPECT_TRUE(std::filesystem::is_directory(resolved)) << "the spill dir was not created at " << resolved;
+  EXPECT_FALSE(std::filesystem::exists(temp_dir() / "never-created")) << "'..' was not resolved: the segment before it was created";
+}
+
+TEST_P(Spill, SPILL_3_SpillDirWithGroupOrOtherAccessIsRefused) {
+  for (const unsigned mode : {0755u, 0770u, 0701u, 0707u}) {
+    const auto dir = make_dir(temp_dir(), "open-spill-" + std::to_string(mode));
+    std::filesystem::permissions(dir, static_cast<std::filesystem::perms>(mode));
+    auto cfg = config();
+    cfg.spill_dir = dir;
+    cfg.max_result_bytes = std::uint64_t{1} << 32;
+    std::string accepted;
+    const auto refusal = spill_refusal(backend_under_test(), cfg, probe_call("write_bytes", write_bytes_input(spilled_size, 1)),
+                                       call_deadline(), accepted);
+    ASSERT_TRUE(refusal.has_value()) << "a spill dir with mode " << std::oct << mode << " was accepted: " << accepted;
+    EXPECT_NE(refusal->find(dir.string()), std::string::npos) << "the error does not name the dir: " << *refusal;
+  }
+}
+
+TEST_P(Spill, SPILL_3_SpillDirOwnedByAnotherUserIsRefused) {
+  if (::geteuid() != 0) GTEST_SKIP() << "giving a directory to another user needs root; the suite runs unprivileged";
+  const auto dir = make_dir(temp_dir(), "foreign-spill");
+  std::filesystem::permissions(dir, std::filesystem::perms::owner_all);
+  ASSERT_EQ(::chown(dir.c_str(), 65534, 65534), 0);
+  auto cfg = config();
+  cfg.spill_dir = dir;
+  std::string accepted;
+  const auto refusal = spill_refusal(backend_under_test(), cfg, probe_call("write_bytes", write_bytes_input(spilled_size, 1)),
+                                       call_deadline(), accepted);
+  ASSERT_TRUE(refusal.has_value()) << "a spill dir owned by uid 65534 was accepted: " << accepted;
+  EXPECT_NE(refusal->find(dir.string()), std::string::npos) << "the error does not name the dir: " << *refusal;
+}
+
+// SPILL-4: the task replaces its own spill file while it runs.
+class SpillSwap {
+ public:
+  static constexpr std::uint64_t size = 2 * mib;
+
+  explicit SpillSwap(const std::filesystem::path& temp_dir) : canary_(temp_dir / "canary") {
+    const auto bytes = stream_bytes(size, 2);
+    write_file(canary_, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+  }
+  std::string input(const std::filesystem::path& spill_dir, const std::string& kind) const {
+    return spill_dir.string() + "," + kind + "," + std::to_string(size) + "," + canary_.string();
+  }
+  const std::filesystem::path& canary() const { return canary_; }
+
+ private:
+  std::filesystem::path canary_;
+};
+
+#define EXECKIT_SPILL_SWAP_TEST(kind)                                                                           \
+  EXECKIT_REQUIRE_CAPABILITY(has_named_spill_files);                                                            \
+  SpillSwap swap(temp_dir());                                                                            \
+  auto backend = make_backend();                                                                                \
+  OpenWatch canary_watch(swap.canary());                                                                        \
+  const auto outcome = run(*backend, probe_call("swap_spill", swap.input(spill_dir(), kind)));                  \
+  if (const auto* error = outcome.error_as<TaskError>(); error && error->type() == "NoOpenSpillFile") {         \
+    GTEST_SKIP() << "the backend does not write the spill file while the task runs: " << error->message();     \
+  }                                                                                                             \
+  EXPECT_TRUE(ended_with<SpillError>(outcome)) << "a " kind " in place of the spill file must be refused";     \
+  EXPECT_FALSE(canary_watch.touched()) << "the caller opened or read the file the swapped-in entry points to";  \
+  EXPECT_TRUE(succeeded(run(*backend, probe_call("echo", "after")))) << "the backend stopped serving after a refused spill file"
+
+TEST_P(Spill, SPILL_4_RefusesSymlinkSwap) { EXECKIT_SPILL_SWAP_TEST("symlink"); }
+TEST_P(Spill, SPILL_4_RefusesFifoSwap) { EXECKIT_SPILL_SWAP_TEST("fifo"); }
+TEST_P(Spill, SPILL_4_RefusesWrongSizeSwap) { EXECKIT_SPILL_SWAP_TEST("wrong_size"); }
+TEST_P(Spill, SPILL_4_RefusesDirectorySwap) { EXECKIT_SPILL_SWAP_TEST("directory"); }
+TEST_P(Spill, SPILL_4_RefusesForeignOwnedSwap) {
+  if (::geteuid() != 0) GTEST_SKIP() << "creating a file owned by another user needs root; the suite runs unprivileged";
+  EXECKIT_SPILL_SWAP_TEST("foreign_owner");
+}
+
+// SPILL-5: after each terminal outcome, no spill file of the call remains.
+class SpillCleanup {
+ public:
+  // Entries already in spill_dir (e.g. a backend's lock file) are not the call's.
+  SpillCleanup(std::filesystem::path spill_dir, std::filesystem::path marker)
+      : spill_dir_(std::move(spill_dir)), marker_(std::move(marker)) {
+    baseline_ = list_dir(spill_dir_);
+  }
+  std::string input(const std::string& action) const {
+    return std::to_string(spilled_size) + "," + action + "," + marker_.string();
+  }
+  bool written() const { return std::filesystem::exists(marker_); }
+  std::vector<std::string> leftovers() const { return new_entries(spill_dir_, baseline_); }
+
+ private:
+  std::filesystem::path spill_dir_, marker_;
+  std::vector<std::string> baseline_;
+};
+
+TEST_P(Spill, SPILL_5_NoSpillFileAfterSuccessOnceReleased) {
+  auto backend = make_backend();
+  run_text(*backend, probe_call("echo"));
+  SpillCleanup cleanup(spill_dir(), temp_dir() / "written");
+  {
+    const auto outcome = run(*backend, probe_call("write_then", cleanup.input("ok")));
+    expect_stream(outcome, spilled_size, 7);
+  }
+  EXPECT_TRUE(wait_until([&] { return cleanup.leftovers().empty(); }, bounds().deadline_grace))
+      << "spill files remain after the result was released: " << joined(cleanup.leftovers());
+}
+
+TEST_P(Spill, SPILL_5_NoSpillFileAfterTaskError) {
+  auto backend = make_backend();
+  run_text(*backend, probe_call("echo"));
+  SpillCleanup cleanup(spill_dir(), temp_dir() / "written");
+  EXPECT_TRUE(ended_with<TaskError>(run(*backend, probe_call("write_then", cleanup.input("fail")))));
+  EXPECT_TRUE(wait_until([&] { return cleanup.leftovers().empty(); }, bounds().deadline_grace))
+      << "spill files remain after a task error: " << joined(cleanup.leftovers());
+}
+
+TEST_P(Spill, SPILL_5_NoSpillFileAfterWorkerCrash) {
+  auto backend = make_backend();
+  run_text(*backend, probe_call("echo"));
+  SpillCleanup cleanup(spill_dir(), temp_dir() / "written");
+  EXPECT_TRUE(ended_with<WorkerCrashed>(run(*backend, probe_call("write_then", cleanup.input("abort")))));
+  EXPECT_TRUE(wait_until([&] { return cleanup.leftovers().empty(); }, bounds().deadline_grace))
+      << "spill files remain after a worker crash: " << joined(cleanup.leftovers());
+}
+
+TEST_P(Spill, SPILL_5_NoSpillFileAfterTimeout) {
+  auto backend = make_backend();
+  run_text(*backend, probe_call("echo"));
+  SpillCleanup cleanup(spill_dir(), temp_dir() / "written");
+  PendingCall call(*backend, probe_call("write_then", cleanup.input("hang")), Deadline::after(bounds().deadline_grace * 2));
+  ASSERT_TRUE(wait_until([&] { return cleanup.written(); }, bounds().condition_wait)) << "the task never wrote its result";
+  if (capabilities().has_named_spill_files && !call.done()) {
+    EXPECT_FALSE(cleanup.leftovers().empty()) << "no spill file appeared for a 4 MiB result";
+  }
+  const auto outcome = call.wait(bounds().condition_wait);
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_TRUE(ended_with<TimeoutError>(*outcome));
+  EXPECT_TRUE(wait_until([&] { return cleanup.leftovers().empty(); }, bounds().deadline_grace))
+      << "spill files remain after a timeout: " << joined(cleanup.leftovers());
+}
+
+TEST_P(Spill, SPILL_5_NoSpillFileAfterCancel) {
+  auto backend = make_backend();
+  SpillCleanup cleanup(spill_dir(), temp_dir() / "written");
+  PendingCall call(*backend, probe_call("write_then", cleanup.input("hang")), call_deadline());
+  ASSERT_TRUE(wait_until([&] { return cleanup.written(); }, bounds().condition_wait)) << "the task never wrote its result";
+  if (capabilities().has_named_spill_files) {
+    EXPECT_FALSE(cleanup.leftovers().empty()) << "no spill file appeared for a 4 MiB result";
+  }
+  EXPECT_TRUE(call.cancel());
+  const auto outcome = call.wait(bounds().condition_wait);
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_TRUE(ended_with<CancelledError>(*outcome));
+  EXPECT_TRUE(wait_until([&] { return cleanup.leftovers().empty(); }, bounds().deadline_grace))
+      << "spill files remain after a cancellation: " << joined(cleanup.leftovers());
+}
+
+TEST_P(Spill, SPILL_5_NoSpillFileAfterShutdown) {
+  auto backend = make_backend();
+  SpillCleanup cleanup(spill_dir(), temp_dir() / "written");
+  PendingCall call(*backend, probe_call("write_then", cleanup.input("hang")), call_deadline());
+  ASSERT_TRUE(wait_until([&] { return cleanup.written(); }, bounds().condition_wait)) << "the task never wrote its result";
+  backend->shutdown(true);
+  EXPECT_TRUE(cleanup.leftovers().empty()) << "spill files remain after shutdown(wait=true) returned: "
+                                           << joined(cleanup.leftovers());
+  const auto outcome = call.wait(bounds().condition_wait);
+  ASSERT_TRUE(outcome.has_value());
+  EXPECT_TRUE(ended_with<BackendClosed>(*outcome));
+}
+
+TEST_P(Spill, SPILL_6_FilesOfAKilledCallerAreSweptOnNextStart) {
+  const auto marker = temp_dir() / "dead-caller-wrote";
+  if (child_role() == "dead_caller") {
+    auto backend = make_backend();
+    PendingCall call(*backend, probe_call("write_then", std::to_string(spilled_size) + ",hang," + marker.string()),
+                     call_deadline());
+    if (!wait_until([&] { return std::filesystem::exists(marker); }, bounds().condition_wait)) std::abort();
+    report_to_parent_and_wait("ready");
+  }
+  EXECKIT_REQUIRE_CAPABILITY(has_named_spill_files);
+  EXECKIT_REQUIRE_CAPABILITY(has_local_process_workers);
+  std::vector<std::string> stale;
+  {
+    ChildCaller caller("dead_caller", temp_dir());
+    ASSERT_EQ(caller.read_report(bounds().condition_wait), "ready");
+    stale = list_dir(spill_dir());
+    caller.kill_and_reap();
+  }
+  ASSERT_FALSE(stale.empty()) << "the killed caller left no file in the spill dir to sweep";
+  auto backend = make_backend();
+  run_text(*backend, probe_call("echo", "first call"));
+  const auto remaining = list_dir(spill_dir());
+  std::vector<std::string> unswept;
+  for (const auto& name : stale) {
+    if (std::find(remaining.begin(), remaining.end(), name) != remaining.end()) unswept.push_back(name);
+  }
+  EXPECT_TRUE(unswept.empty()) << "files of a SIGKILLed caller survived the next backend start: " << joined(unswept);
+}
+
+TEST_P(Spill, SPILL_7_ResultOutlivesShutdownAndUnlinkedSpillFile) {
+  std::optional<Outcome> kept;
+  {
+    auto backend = make_backend();
+    const auto baseline = list_dir(spill_dir());
+    kept = run(*backend, probe_call("write_bytes", write_bytes_input(spilled_size, 21)));
+    ASSERT_TRUE(succeeded(*kept));
+    for (const auto& name : new_entries(spill_dir(), baseline)) std::filesystem::remove(spill_dir() / name);
+    backend->shutdown(true);
+  }
+  expect_stream(*kept, spilled_size, 21);
+}
+
+TEST_P(Spill, SPILL_7_LargeResultsDoNotAliasEachOther) {
+  auto backend = make_backend();  // two workers
+  PendingCall first(*backend, probe_call("write_bytes", write_bytes_input(spilled_size, 31)), call_deadline());
+  PendingCall second(*backend, probe_call("write_bytes", write_bytes_input(spilled_size, 32)), call_deadline());
+  const auto a = first.wait(bounds().call_timeout);
+  const auto b = second.wait(bounds().call_timeout);
+  ASSERT_TRUE(a && b);
+  // Later results on the same workers must not change earlier ones either.
+  std::vector<Outcome> later;
+  for (std::uint64_t seed = 33; seed < 37; ++seed) {
+    later.push_back(run(*backend, probe_call("write_bytes", write_bytes_input(spilled_size, seed))));
+  }
+  expect_stream(*a, spilled_size, 31);
+  expect_stream(*b, spilled_size, 32);
+  for (std::uint64_t i = 0; i < later.size(); ++i) expect_stream(later[i], spilled_size, 33 + i);
+  const auto* pa = a->value().bytes().data();
+  const auto* pb = b->value().bytes().data();
+  EXPECT_TRUE(pa + spilled_size <= pb || pb + spilled_size <= pa) << "two concurrent results share memory";
+}
+
+}  // namespace execkit::conformance
