@@ -2,6 +2,7 @@
 // umask, resource limits, credentials, identity, threads. Results are text.
 #include <dirent.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -133,3 +134,11 @@ EXECKIT_TASK(exists)(execkit::TaskContext& ctx) {
 
 // Result: how many times this task ran since this copy of the module was loaded.
 EXECKIT_TASK(module_state)(execkit::TaskContext& ctx) { ctx.write(std::to_string(++module_calls)); }
+
+// Result: the parent-death signal of the task's process (prctl
+// PR_GET_PDEATHSIG), 0 when none is set.
+EXECKIT_TASK(pdeathsig)(execkit::TaskContext& ctx) {
+  int signal_number = 0;
+  ::prctl(PR_GET_PDEATHSIG, &signal_number, 0, 0, 0);
+  ctx.write(std::to_string(signal_number));
+}

@@ -68,7 +68,7 @@ void check(int rc, const std::string& what) {
 
 // Input "N,action,marker": writes N bytes of ByteStream(7) as the result,
 // creates the file `marker` ("-": none), then: ok (returns), fail, hang,
-// abort, exit (_exit(3)).
+// abort, exit (_exit(3)), or wait=<path> (returns once path exists).
 EXECKIT_TASK(write_then)(execkit::TaskContext& ctx) {
   const auto parts = execkit::probe::fields(input_text(ctx), ',', 3, "write_then");
   write_stream(ctx, parse_decimal(parts[0], "write_then size"), 7);
@@ -79,6 +79,10 @@ EXECKIT_TASK(write_then)(execkit::TaskContext& ctx) {
   if (action == "hang") execkit::probe::hang_forever();
   if (action == "abort") std::abort();
   if (action == "exit") ::_exit(3);
+  if (action.starts_with("wait=")) {
+    execkit::probe::wait_for_path(std::string(action.substr(5)), std::chrono::seconds(120));
+    return;
+  }
   throw std::invalid_argument("probe: write_then: unknown action '" + std::string(action) + "'");
 }
 
