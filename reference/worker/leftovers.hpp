@@ -7,7 +7,4 @@ namespace execkit::worker {
 // adopted by this subreaper) is still alive.
 bool children_still_running();
 
-// The number of threads in this process, from /proc/self/status; 0 if unknown.
-long thread_count();
-
 }  // namespace execkit::worker
