@@ -1,5 +1,7 @@
 #include "worker_process.hpp"
 
+#include "process_tree.hpp"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -134,6 +136,10 @@ WorkerProcess WorkerProcess::spawn(const WorkerSpawnOptions& options) {
 
 void WorkerProcess::kill_all() noexcept {
   if (reaped_) return;
+  // Stopped, the worker can neither fork nor reap while its tree is walked;
+  // as a child subreaper it still holds descendants that left its session.
+  ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGSTOP, nullptr, 0);
+  kill_descendants(pid_);
   ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
   // The worker leads its own session and process group (setsid).
   ::kill(-pid_, SIGKILL);
