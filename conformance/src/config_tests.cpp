@@ -47,9 +47,8 @@ std::size_t affinity_cpus() {
 }
 
 // Runs `n` calls at once (each waits until all n run); true if they all did.
-bool n_calls_run_at_once(ExecutorBackend& backend, ConformanceFixture& fixture, const std::function<Call(std::string)>& rendezvous,
+bool n_calls_run_at_once(ExecutorBackend& backend, const std::function<Call(std::string)>& rendezvous,
                          const std::filesystem::path& dir, int n, std::chrono::milliseconds timeout) {
-  (void)fixture;
   std::vector<std::unique_ptr<PendingCall>> calls;
   for (int i = 0; i < n; ++i) {
     calls.push_back(std::make_unique<PendingCall>(backend, rendezvous(dir.string() + "," + std::to_string(n)), Deadline::after(timeout)));
@@ -78,7 +77,7 @@ TEST_P(Config, CONFIG_1_EveryFieldTakesEffect) {
   cfg.env_prefixes = {"CFGPFX_"};
   track_spill_dir(cfg.spill_dir);
   auto backend = make_backend(cfg);
-  EXPECT_TRUE(n_calls_run_at_once(*backend, *this, [&](std::string input) { return probe_call("rendezvous", input); },
+  EXPECT_TRUE(n_calls_run_at_once(*backend, [&](std::string input) { return probe_call("rendezvous", input); },
                                   make_dir(temp_dir(), "rendezvous"), 3, bounds().condition_wait))
       << "max_workers=3 did not let three calls run at once";
   const auto identity = parse_identity(run_text(*backend, probe_call("identity")));
@@ -144,7 +143,7 @@ TEST_P(Config, CONFIG_2_EnvironmentVariablesSetTheConfig) {
   from_process.log = config().log;
   auto backend = make_backend(from_process);
   EXPECT_EQ(parse_identity(run_text(*backend, probe_call("identity"))).node_id, "env-node");
-  EXPECT_TRUE(n_calls_run_at_once(*backend, *this, [&](std::string input) { return probe_call("rendezvous", input); },
+  EXPECT_TRUE(n_calls_run_at_once(*backend, [&](std::string input) { return probe_call("rendezvous", input); },
                                   make_dir(temp_dir(), "rendezvous"), 2, bounds().condition_wait));
 }
 

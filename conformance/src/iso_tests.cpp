@@ -307,6 +307,13 @@ TEST_P(Iso, ISO_7_ModuleStateStaysWithItsModuleFile) {
   EXPECT_EQ(run_text(*backend, module_call("shadow", "state", {probe_dir() / "shadow_a"})), "a:1");
   EXPECT_EQ(run_text(*backend, module_call("shadow", "state", {probe_dir() / "shadow_b"})), "b:1")
       << "a call loading another module file saw the previous module's state";
+  // The same bytes under the same name, in another file: a module of its own.
+  const auto copy_dir = make_dir(temp_dir(), "probe-copy");
+  std::filesystem::copy_file(probe_dir() / "libexeckit_probe.so", copy_dir / "libexeckit_probe.so");
+  run_text(*backend, probe_call("module_state"));
+  auto from_copy = probe_call("module_state");
+  from_copy.search_path = {copy_dir};
+  EXPECT_EQ(run_text(*backend, from_copy), "1") << "a copy of the probe module at another path shared the original's state";
 }
 
 TEST_P(Iso, ISO_7_MissingModuleIsAStructuredErrorAndWorkerSurvives) {

@@ -44,9 +44,8 @@ std::set<ProcessIdentity> current_descendants() {
 }
 
 // Runs two calls at once so that two workers exist; returns their identities.
-std::pair<TaskIdentity, TaskIdentity> start_two_workers(ConformanceFixture& fixture, ExecutorBackend& backend,
-                                                        const Call& first, const Call& second, milliseconds timeout) {
-  (void)fixture;
+std::pair<TaskIdentity, TaskIdentity> start_two_workers(ExecutorBackend& backend, const Call& first, const Call& second,
+                                                        milliseconds timeout) {
   PendingCall a(backend, first, Deadline::after(timeout));
   PendingCall b(backend, second, Deadline::after(timeout));
   const auto outcome_a = a.wait(timeout);
@@ -115,9 +114,8 @@ class ScopedFdLimit {
 };
 
 // Average time of `rounds` crash-and-respawn cycles.
-milliseconds respawn_time(ConformanceFixture& fixture, ExecutorBackend& backend, const Call& crash, const Call& probe,
-                          int rounds, milliseconds deadline) {
-  (void)fixture;
+milliseconds respawn_time(ExecutorBackend& backend, const Call& crash, const Call& probe, int rounds,
+                          milliseconds deadline) {
   const auto start = steady_clock::now();
   for (int i = 0; i < rounds; ++i) {
     capture_outcome([&] { return backend.execute(crash, Deadline::after(deadline)); });
@@ -216,7 +214,7 @@ TEST_P(Life, LIFE_4_WorkersDieWithTheCaller) {
     cfg.spill_dir = temp_dir() / "dead-caller-spill";  // its lock file stays behind: no backend starts there again
     auto backend = make_backend(cfg);
     const auto dir = make_dir(temp_dir(), "caller-rendezvous");
-    const auto [a, b] = start_two_workers(*this, *backend, probe_call("rendezvous", dir.string() + ",2"),
+    const auto [a, b] = start_two_workers(*backend, probe_call("rendezvous", dir.string() + ",2"),
                                           probe_call("rendezvous", dir.string() + ",2"), bounds().call_timeout);
     Gates gates(temp_dir() / "caller-gates");
     PendingCall busy(*backend, probe_call("gate", gates.input("busy")), call_deadline());
@@ -254,9 +252,11 @@ TEST_P(Life, LIFE_4_WorkersSurviveTheExitOfTheThreadThatStartedThem) {
   auto cfg = config();
   cfg.max_workers = 1;
   auto backend = make_backend(cfg);
-  TaskIdentity started;
-  std::thread starter([&] { started = parse_identity(run_text(*backend, probe_call("identity"))); });
+  std::optional<Outcome> first;
+  std::thread starter([&] { first = run(*backend, probe_call("identity")); });
   starter.join();
+  ASSERT_TRUE(first.has_value() && succeeded(*first));
+  const auto started = parse_identity(text_of(*first));
   const auto worker = identify(started.pid);
   ASSERT_TRUE(worker.has_value()) << "the worker died right after the thread that started it exited";
   EXPECT_FALSE(wait_until([&] { return has_exited(*worker); }, bounds().deadline_grace))
@@ -270,7 +270,7 @@ TEST_P(Life, LIFE_4_WorkersSurviveTheExitOfTheThreadThatStartedThem) {
 TEST_P(Life, LIFE_5_ShutdownWaitReapsWorkersAndCleansSpill) {
   auto backend = make_backend();
   const auto dir = make_dir(temp_dir(), "rendezvous");
-  const auto [a, b] = start_two_workers(*this, *backend, probe_call("rendezvous", dir.string() + ",2"),
+  const auto [a, b] = start_two_workers(*backend, probe_call("rendezvous", dir.string() + ",2"),
                                         probe_call("rendezvous", dir.string() + ",2"), bounds().call_timeout);
   const auto baseline = list_dir(spill_dir());
   const auto marker = temp_dir() / "written";
@@ -501,14 +501,14 @@ TEST_P(Life, LIFE_9_StartingWorkersStaysFastWithAHugeFdLimit) {
   const auto crash = probe_call("call_abort");
   const auto probe = probe_call("fds");
   const int rounds = 4;
-  respawn_time(*this, *backend, crash, probe, 1, bounds().condition_wait);  // warm up
-  const auto normal = respawn_time(*this, *backend, crash, probe, rounds, bounds().condition_wait);
+  respawn_time(*backend, crash, probe, 1, bounds().condition_wait);  // warm up
+  const auto normal = respawn_time(*backend, crash, probe, rounds, bounds().condition_wait);
   ScopedFdLimit huge(1'000'000);
   if (!huge.ok()) GTEST_SKIP() << "cannot raise RLIMIT_NOFILE to 10^6 here";
   const int high_fd = ::open("/proc/self/exe", O_RDONLY);  // without O_CLOEXEC, far above the usual range
   ASSERT_GE(::dup2(high_fd, 999'999), 0);
   ::close(high_fd);
-  const auto with_huge_limit = respawn_time(*this, *backend, crash, probe, rounds, bounds().condition_wait);
+  const auto with_huge_limit = respawn_time(*backend, crash, probe, rounds, bounds().condition_wait);
   const auto listing = run_text(*backend, probe);
   ::close(999'999);
   EXPECT_EQ(listing.find("999999 "), std::string::npos) << "fd 999999 of the caller reached the task";
