@@ -38,6 +38,17 @@ std::map<std::string, std::string> parse_separated(std::string_view text, char s
 std::map<std::string, std::string> parse_env_lines(std::string_view text) { return parse_separated(text, '\n'); }
 std::map<std::string, std::string> parse_env_block(std::string_view block) { return parse_separated(block, '\0'); }
 
+std::vector<std::string> split_lines(std::string_view text) {
+  std::vector<std::string> lines;
+  while (!text.empty()) {
+    const auto end = text.find('\n');
+    if (end != 0) lines.emplace_back(text.substr(0, end));
+    if (end == std::string_view::npos) break;
+    text.remove_prefix(end + 1);
+  }
+  return lines;
+}
+
 TaskIdentity parse_identity(std::string_view text) {
   const auto values = parse_env_lines(text);
   TaskIdentity identity;

@@ -25,6 +25,9 @@ namespace execkit::conformance {
 std::map<std::string, std::string> parse_env_lines(std::string_view text);
 std::map<std::string, std::string> parse_env_block(std::string_view block);
 
+// Non-empty lines of `text`.
+std::vector<std::string> split_lines(std::string_view text);
+
 // The identity/gate/rendezvous probes: "pid=..\nworker_id=..\nnode_id=..\n".
 struct TaskIdentity {
   pid_t pid = 0;
