@@ -32,12 +32,15 @@ auto async_execute(ExecutorBackend& backend, Call call, Deadline deadline, Compl
         // The backend's CompletionHandler is copyable; Asio handlers may not be.
         auto shared = std::make_shared<std::pair<Handler, decltype(work)>>(std::move(handler), std::move(work));
         backend.submit(std::move(c), d, [shared](Outcome outcome) {
-          auto ex = shared->second.get_executor();
-          asio::post(ex, [shared, outcome = std::move(outcome)]() mutable {
+          // The guard must outlive asio::post on this thread: if the loop
+          // could stop while post is still signalling it, the io_context
+          // might be destroyed under post's feet.
+          auto guard = std::move(shared->second);
+          asio::post(guard.get_executor(), [shared, outcome = std::move(outcome)]() mutable {
             auto h = std::move(shared->first);
-            shared->second.reset();
             std::move(h)(std::move(outcome));
           });
+          guard.reset();
         });
       },
       token, std::move(call), deadline);

@@ -33,8 +33,8 @@ Dispatcher::~Dispatcher() {
   {
     std::lock_guard lock(queue_->mutex);
     queue_->stopping = true;
+    queue_->wake.notify_one();
   }
-  queue_->wake.notify_one();
   if (std::this_thread::get_id() == thread_.get_id())
     thread_.detach();
   else
@@ -42,10 +42,10 @@ Dispatcher::~Dispatcher() {
 }
 
 void Dispatcher::post(std::function<void()> work) {
-  {
-    std::lock_guard lock(queue_->mutex);
-    queue_->work.push_back(std::move(work));
-  }
+  // Notifying under the lock: once it is released, a handler on the
+  // dispatcher thread may drop the last owner and destroy the queue.
+  std::lock_guard lock(queue_->mutex);
+  queue_->work.push_back(std::move(work));
   queue_->wake.notify_one();
 }
 

@@ -19,8 +19,12 @@ bool is_executable_file(const std::filesystem::path& p) {
 std::filesystem::path directory_of_this_code() {
   Dl_info info{};
   if (::dladdr(reinterpret_cast<void*>(&locate_worker), &info) == 0 || info.dli_fname == nullptr) return {};
+  // dladdr reports the main executable by the (possibly relative) path it was
+  // started with, which breaks once the caller changes directory.
+  std::filesystem::path where(info.dli_fname);
+  if (!where.is_absolute()) where = "/proc/self/exe";
   std::error_code ec;
-  auto self = std::filesystem::canonical(info.dli_fname, ec);
+  auto self = std::filesystem::canonical(where, ec);
   return ec ? std::filesystem::path{} : self.parent_path();
 }
 
