@@ -1,5 +1,7 @@
 #include "proc.hpp"
 
+#include "test_support.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -17,12 +19,6 @@
 
 namespace execkit::conformance {
 namespace {
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return {};
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 std::optional<long long> to_number(std::string_view text) {
   long long value = 0;
