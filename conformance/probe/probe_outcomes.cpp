@@ -114,9 +114,15 @@ EXECKIT_TASK(call_exit)(execkit::TaskContext& ctx) {
 EXECKIT_TASK(call_abort)(execkit::TaskContext&) { std::abort(); }
 
 // Writes through a null pointer: a real SIGSEGV, not a raised one.
-EXECKIT_TASK(segfault)(execkit::TaskContext&) {
+// Uninstrumented so that sanitizer builds crash for real instead of
+// reporting the null store themselves.
+__attribute__((no_sanitize("address", "undefined"), noinline)) static void write_through_null() {
   volatile int* volatile nowhere = nullptr;
   *nowhere = 1;
+}
+
+EXECKIT_TASK(segfault)(execkit::TaskContext&) {
+  write_through_null();
   throw std::runtime_error("probe: writing through a null pointer did not crash");
 }
 
