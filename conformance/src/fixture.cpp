@@ -36,9 +36,13 @@ std::string random_hex(std::size_t length) {
 }
 
 std::filesystem::path make_temp_dir() {
-  auto pattern = (std::filesystem::temp_directory_path() / "execkit-conformance-XXXXXX").string();
+  const char* tmpdir = std::getenv("TMPDIR");
+  const std::filesystem::path base = (tmpdir != nullptr && *tmpdir != '\0') ? tmpdir : "/tmp";
+  auto pattern = (base / "execkit-conformance-XXXXXX").string();
   if (::mkdtemp(pattern.data()) == nullptr) {
-    throw std::system_error(errno, std::generic_category(), "mkdtemp " + pattern);
+    throw std::system_error(errno, std::generic_category(),
+                            "the conformance suite cannot create its per-test directory in '" + base.string() +
+                                "' (TMPDIR); point TMPDIR at a writable directory");
   }
   return std::filesystem::canonical(pattern);
 }
