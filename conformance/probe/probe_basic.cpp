@@ -60,16 +60,23 @@ EXECKIT_TASK(fail)(execkit::TaskContext& ctx) {
   throw std::runtime_error(message);
 }
 
-// Input "N" or "N,seed": result is exactly N bytes of probe::ByteStream(seed)
-// (seed 0 by default), written in 1 MiB chunks.
+// Input "N", "N,seed" or "N,seed,chunk": result is exactly N bytes of
+// probe::ByteStream(seed) (seed 0 by default), written in pieces of `chunk`
+// bytes (default 1 MiB).
 EXECKIT_TASK(write_bytes)(execkit::TaskContext& ctx) {
   const auto text = input_text(ctx);
   const auto comma = text.find(',');
+  const auto second = comma == std::string_view::npos ? comma : text.find(',', comma + 1);
   const auto count = parse_decimal(text.substr(0, comma), "write_bytes size");
-  const auto seed =
-      comma == std::string_view::npos ? 0 : parse_decimal(text.substr(comma + 1), "write_bytes seed");
+  const auto seed = comma == std::string_view::npos
+                        ? 0
+                        : parse_decimal(text.substr(comma + 1, second == std::string_view::npos ? second : second - comma - 1),
+                                        "write_bytes seed");
+  const auto piece = second == std::string_view::npos
+                         ? std::uint64_t{1} << 20
+                         : parse_decimal(text.substr(second + 1), "write_bytes chunk", std::uint64_t{1});
   execkit::probe::ByteStream stream(seed);
-  std::vector<std::byte> chunk(std::size_t{1} << 20);
+  std::vector<std::byte> chunk(static_cast<std::size_t>(std::min<std::uint64_t>(piece, std::uint64_t{1} << 20)));
   for (std::uint64_t left = count; left > 0;) {
     const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(left, chunk.size()));
     std::span<std::byte> part(chunk.data(), n);

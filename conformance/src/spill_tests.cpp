@@ -132,6 +132,11 @@ TEST_P(Spill, SPILL_1_ResultsOfEverySizeRoundTripByteExactly) {
     ++seed;
     expect_stream(run(*backend, probe_call("write_bytes", write_bytes_input(size, seed))), size, seed);
   }
+  // Written in 4 KiB pieces, a result outgrows any inline buffer while the task runs.
+  for (const std::uint64_t size : {std::uint64_t{32769}, mib + 7}) {
+    ++seed;
+    expect_stream(run(*backend, probe_call("write_bytes", write_bytes_input(size, seed) + ",4096")), size, seed);
+  }
 }
 
 TEST_P(Spill, SPILL_1_OneGibResultRoundTripsByteExactly) {

@@ -182,6 +182,17 @@ void PoolEngine::run() {
     take_inbox();
     expire(Clock::now());
     if (shutting_down_) close_all();
+#ifdef EXECKIT_MUTANT_SHUTDOWN_WITHOUT_REAPING
+    // mutant (docs/mutants.md): shutdown ends the calls and returns without reaping the killed workers
+    if (shutting_down_) {
+      for (auto& w : workers_)
+        if (w.call && w.outcome_on_death) {
+          spill_->remove(w.call->id());
+          finish_running(w, std::move(*w.outcome_on_death));
+        }
+      break;
+    }
+#endif
     sweep_dead();
     if (!shutting_down_) dispatch();
     if (shutting_down_ && workers_.empty()) break;
@@ -242,6 +253,9 @@ void PoolEngine::take_inbox() {
   for (auto& c : cancels) {
     if (c->finished()) continue;
     auto queued = std::find(queue_.begin(), queue_.end(), c);
+#ifdef EXECKIT_MUTANT_QUEUED_CANCEL_IGNORED
+    queued = queue_.end();  // mutant (docs/mutants.md): only running calls are cancelled; a queued one still runs
+#endif
     if (queued != queue_.end()) {
       queue_.erase(queued);
       c->finish(fail<CancelledError>("call " + std::to_string(c->id()) + " was cancelled before it started"));
@@ -328,6 +342,9 @@ PoolEngine::Worker* PoolEngine::spawn_worker() {
                              build_worker_env(settings_.caller_environment, cfg.env_whitelist, cfg.env_prefixes, identity),
                              cfg.base_dir, cfg.enable_pdeathsig};
   auto& w = workers_.emplace_back(WorkerProcess::spawn(options), std::move(id), cfg.stderr_tail_bytes);
+#ifdef EXECKIT_MUTANT_UNBOUNDED_STDERR
+  w.err_tail = TailBuffer(~std::size_t{0});  // mutant (docs/mutants.md): a task's whole stderr is kept
+#endif
   w.watches = {Watch{&w, WatchRole::control}, Watch{&w, WatchRole::out}, Watch{&w, WatchRole::err},
                Watch{&w, WatchRole::exit}};
   const int fds[] = {w.process.control_fd(), w.process.stdout_fd(), w.process.stderr_fd(), w.process.pidfd()};
@@ -355,6 +372,9 @@ bool PoolEngine::start_call(Worker& w, const std::shared_ptr<CallState>& call) {
   if (c.cwd) r.cwd = c.cwd->string();
   r.spill_path = spill_->file_path(call->id()).string();
   r.max_result_bytes = settings_.config.max_result_bytes;
+#ifdef EXECKIT_MUTANT_CAP_ONLY_ON_SPILL
+  r.max_result_bytes = ~std::uint64_t{0};  // mutant (docs/mutants.md): the cap is checked on spilled results only
+#endif
   r.input_size = c.input.size();
   UniqueFd memfd;
   if (c.input.size() > wire::max_inline_input) {
@@ -461,6 +481,9 @@ void PoolEngine::on_response(Worker& w) {
     case wire::ResponseKind::not_started:
       break;
   }
+#ifdef EXECKIT_MUTANT_NO_WORKER_REUSE
+  response->retire = true;  // mutant (docs/mutants.md): every worker serves one call only
+#endif
   if (response->retire) {
     // State the worker could not restore must not reach the next call (ISO-5, ISO-8).
     w.process.kill_all();
@@ -481,11 +504,20 @@ void PoolEngine::on_worker_exit(Worker& w) {
   w.state = Worker::State::dying;
   w.process.close_channels();
   if (!w.call) return;
+#ifdef EXECKIT_MUTANT_SPILL_KEPT_ON_KILL
+  if (!w.outcome_on_death)  // mutant (docs/mutants.md): a call the backend killed keeps its spill file
+#endif
   spill_->remove(w.call->id());
   if (w.outcome_on_death) {
     finish_running(w, std::move(*w.outcome_on_death));
   } else {
     finish_running(w, fail<WorkerCrashed>(exit->term_signal, exit->exit_status, w.err_tail.tail()));
+#ifdef EXECKIT_MUTANT_POOL_DIES_ON_CRASH
+    // mutant (docs/mutants.md): one crash breaks the pool; every running call fails with it
+    for (auto& other : workers_)
+      if (&other != &w && other.state == Worker::State::busy)
+        stop_worker(other, fail<WorkerCrashed>(exit->term_signal, exit->exit_status, "another worker crashed"));
+#endif
   }
 }
 
