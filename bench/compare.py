@@ -1,0 +1,285 @@
+#!/usr/bin/python3
+"""Merges execkit_bench's JSON and peers.py's JSON into one Markdown table.
+
+  compare.py EXECKIT_JSON PEERS_JSON [--markdown-out FILE]
+
+Columns: case | execkit | floor | loky | ProcessPoolExecutor | ratios | target.
+Every number is a median (p50) of per-call timings unless it says otherwise;
+throughputs are calls or bytes per second over whole batches.
+"""
+import argparse
+import json
+import sys
+
+KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
+PEERS = ("loky", "ProcessPoolExecutor")
+
+
+def load_benchmarks(path):
+    with open(path) as f:
+        data = json.load(f)
+    cases = {}
+    for entry in data.get("benchmarks", []):
+        # "execkit/warm_trivial/iterations:3000/manual_time" -> "execkit/warm_trivial"
+        name = "/".join(p for p in entry["name"].split("/") if not p.startswith(("iterations:", "manual_time")))
+        cases[name] = entry
+    return data.get("context", {}), cases
+
+
+def load_peers(path):
+    with open(path) as f:
+        data = json.load(f)
+    results = {}
+    for peer in PEERS:
+        info = data.get("peers", {}).get(peer, {})
+        results[peer] = info.get("results", {}) if "results" in info else {"*": {"error": info.get("error", "not run")}}
+    return data, results
+
+
+def duration(us):
+    if us is None:
+        return "—"
+    if us >= 1e6:
+        return f"{us / 1e6:.2f} s"
+    if us >= 1e3:
+        return f"{us / 1e3:.2f} ms"
+    return f"{us:.1f} µs"
+
+
+def rate(per_second, unit):
+    if per_second is None:
+        return "—"
+    if unit == "B/s":
+        for scale, name in ((GIB, "GiB/s"), (MIB, "MiB/s"), (KIB, "KiB/s")):
+            if per_second >= scale:
+                return f"{per_second / scale:.2f} {name}"
+        return f"{per_second:.0f} B/s"
+    return f"{per_second:,.0f} {unit}"
+
+
+def size_name(size):
+    for scale, name in ((GIB, "GiB"), (MIB, "MiB"), (KIB, "KiB")):
+        if size >= scale:
+            return f"{size // scale} {name}"
+    return f"{size} B"
+
+
+class Table:
+    def __init__(self, execkit_cases, peer_results):
+        self.execkit = execkit_cases
+        self.peers = peer_results
+        self.rows = []
+        self.verdicts = []
+
+    def bench(self, name, field="p50_us"):
+        entry = self.execkit.get(name)
+        if entry is None or entry.get("error_occurred"):
+            return None
+        return entry.get(field)
+
+    def bench_error(self, name):
+        entry = self.execkit.get(name)
+        if entry is None:
+            return "not run"
+        return entry.get("error_message") if entry.get("error_occurred") else None
+
+    def peer(self, peer, case, field):
+        results = self.peers.get(peer, {})
+        if "*" in results:
+            return None
+        return results.get(case, {}).get(field)
+
+    def peer_error(self, peer, case):
+        results = self.peers.get(peer, {})
+        entry = results.get("*") or results.get(case)
+        if entry is None:
+            return "not run"
+        return entry.get("error")
+
+    def add(self, case, execkit, floor, loky, stdlib, ratios, target=""):
+        self.rows.append((case, execkit, floor, loky, stdlib, ratios, target))
+
+    def verdict(self, met, text):
+        if met is None:
+            return f"{text}: no data"
+        self.verdicts.append((text, met))
+        return f"{text}: **{'met' if met else 'MISSED'}**"
+
+    def markdown(self):
+        header = ("case", "execkit", "floor", "loky", "ProcessPoolExecutor", "ratios", "target")
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in self.rows]
+        return "\n".join(lines)
+
+
+def ratio(a, b):
+    return a / b if a is not None and b not in (None, 0) else None
+
+
+def fmt_ratio(value, text):
+    return f"{value:.2f}× {text}" if value is not None else f"— {text}"
+
+
+def latency_cell(table, name, p99=True):
+    p50 = table.bench(name)
+    if p50 is None:
+        return f"error: {table.bench_error(name)}"
+    return f"{duration(p50)} (p99 {duration(table.bench(name, 'p99_us'))})" if p99 else duration(p50)
+
+
+def peer_latency_cell(table, peer, case, p99=True):
+    p50 = table.peer(peer, case, "p50_us")
+    if p50 is None:
+        return f"error: {table.peer_error(peer, case)}"
+    return f"{duration(p50)} (p99 {duration(table.peer(peer, case, 'p99_us'))})" if p99 else duration(p50)
+
+
+def build(table):
+    # Warm trivial call.
+    ek = table.bench("execkit/warm_trivial")
+    pipe = table.bench("floor/pipe_pingpong")
+    loky = table.peer("loky", "warm_trivial", "p50_us")
+    stdlib = table.peer("ProcessPoolExecutor", "warm_trivial", "p50_us")
+    floor_ratio, loky_ratio = ratio(ek, pipe), ratio(loky, ek)
+    table.add(
+        "warm trivial call (1 worker)",
+        latency_cell(table, "execkit/warm_trivial"),
+        f"pipe ping-pong {latency_cell(table, 'floor/pipe_pingpong')}",
+        peer_latency_cell(table, "loky", "warm_trivial"),
+        peer_latency_cell(table, "ProcessPoolExecutor", "warm_trivial"),
+        f"{fmt_ratio(floor_ratio, 'floor')}; loky {fmt_ratio(loky_ratio, 'execkit')}; "
+        f"PPE {fmt_ratio(ratio(stdlib, ek), 'execkit')}",
+        table.verdict(None if floor_ratio is None else floor_ratio <= 2, "≤ 2× floor")
+        + "; "
+        + table.verdict(None if loky_ratio is None else loky_ratio >= 10, "≥ 10× faster than loky"),
+    )
+    table.add(
+        "  split: caller → task start / task / task end → caller",
+        " / ".join(duration(table.bench("execkit/warm_trivial", f"{p}p50_us")) for p in ("to_task_", "in_task_", "from_task_")),
+        "two-hop relay " + latency_cell(table, "floor/two_hop_relay")
+        + f"; SEQPACKET ping-pong {latency_cell(table, 'floor/socketpair_pingpong/seqpacket', p99=False)}",
+        "", "", f"{fmt_ratio(ratio(ek, table.bench('floor/two_hop_relay')), 'two-hop relay')}", "")
+
+    # Throughput.
+    for workers in (1, 2):
+        case = f"throughput/workers:{workers}"
+        ek = table.bench(f"execkit/{case}", "items_per_second")
+        loky = table.peer("loky", case, "calls_per_s")
+        stdlib = table.peer("ProcessPoolExecutor", case, "calls_per_s")
+        target = ""
+        if workers == 2:
+            target = table.verdict(None if ratio(ek, loky) is None else ratio(ek, loky) >= 5, "≥ 5× loky")
+        table.add(
+            f"throughput, max_workers={workers}, 256 in flight",
+            rate(ek, "calls/s") if ek is not None else f"error: {table.bench_error('execkit/' + case)}",
+            "—",
+            rate(loky, "calls/s"),
+            rate(stdlib, "calls/s"),
+            f"{fmt_ratio(ratio(ek, loky), 'loky')}; {fmt_ratio(ratio(ek, stdlib), 'PPE')}",
+            target,
+        )
+
+    # Cold first call.
+    ek = table.bench("execkit/cold_first_call")
+    fork_exec = table.bench("floor/fork_exec_wait")
+    cold_ratio = ratio(ek, fork_exec)
+    table.add(
+        "cold first call (backend created → first result)",
+        latency_cell(table, "execkit/cold_first_call"),
+        f"fork+exec+wait {latency_cell(table, 'floor/fork_exec_wait', p99=False)}; "
+        f"posix_spawn+wait {latency_cell(table, 'floor/posix_spawn_wait', p99=False)}",
+        peer_latency_cell(table, "loky", "cold_first_call", p99=False),
+        peer_latency_cell(table, "ProcessPoolExecutor", "cold_first_call", p99=False),
+        f"{fmt_ratio(cold_ratio, 'fork+exec+wait')}; "
+        f"loky {fmt_ratio(ratio(table.peer('loky', 'cold_first_call', 'p50_us'), ek), 'execkit')}",
+        table.verdict(None if cold_ratio is None else cold_ratio <= 5, "≤ 5× fork+exec+wait"),
+    )
+
+    # Result sizes.
+    for size in (0, KIB, 64 * KIB, MIB, 64 * MIB, GIB):
+        name = f"execkit/result/{size}"
+        if name not in table.execkit and f"floor/write_map/{size}" not in table.execkit:
+            continue
+        ek_us = table.bench(name)
+        floor_us = table.bench(f"floor/write_map/{size}")
+        growth = table.bench(name, "rss_anon_growth_kib")
+
+        def cell(us, bps):
+            return f"{duration(us)}" + (f", {rate(bps, 'B/s')}" if size and us else "")
+
+        ek_bps = size / (ek_us / 1e6) if ek_us else None
+        floor_bps = size / (floor_us / 1e6) if floor_us else None
+        peer_cells = []
+        for peer in PEERS:
+            us = table.peer(peer, f"result/{size}", "p50_us")
+            peer_cells.append(cell(us, size / (us / 1e6)) if us else "—")
+        share = ratio(ek_bps, floor_bps) if size else ratio(floor_us, ek_us)
+        target = ""
+        if size == GIB:
+            target = (table.verdict(None if share is None else share >= 0.8, "≥ 80 % of floor") + "; "
+                      + table.verdict(None if growth is None else growth < 64 * 1024, "RssAnon growth < 64 MiB"))
+        loky_us = table.peer("loky", f"result/{size}", "p50_us")
+        table.add(
+            f"result {size_name(size)}",
+            (cell(ek_us, ek_bps) + f"; RssAnon +{growth / 1024:.1f} MiB") if ek_us is not None
+            else f"error: {table.bench_error(name)}",
+            f"write+map {cell(floor_us, floor_bps)}",
+            peer_cells[0],
+            peer_cells[1],
+            (f"{share * 100:.0f} % of floor" if share is not None else "—")
+            + (f"; loky {fmt_ratio(ratio(loky_us, ek_us), 'execkit')}" if loky_us else ""),
+            target,
+        )
+
+    # Turnarounds and recovery: the peers have no per-call deadline or
+    # cancel of a running call, and a crash breaks their pool.
+    late = table.bench("execkit/timeout_turnaround")
+    table.add("timeout turnaround (deadline passed → error returned)",
+              latency_cell(table, "execkit/timeout_turnaround") + " after a 50 ms deadline", "—", "n/a", "n/a", "",
+              table.verdict(None if late is None else late <= 50_000, "≤ deadline + 50 ms"))
+    table.add("cancel turnaround (cancel() → CancelledError)", latency_cell(table, "execkit/cancel_turnaround"),
+              "—", "n/a", "n/a", "", "")
+    crash = table.bench("execkit/crash_replacement", "crash_p50_us")
+    replace = table.bench("execkit/crash_replacement", "replace_p50_us")
+    table.add("worker crash → next result (new worker)",
+              latency_cell(table, "execkit/crash_replacement")
+              + f"; crash reported {duration(crash)}, next call {duration(replace)}",
+              f"posix_spawn+wait {latency_cell(table, 'floor/posix_spawn_wait', p99=False)}", "n/a", "n/a",
+              fmt_ratio(ratio(replace, table.bench("floor/posix_spawn_wait")), "posix_spawn (next call)"), "")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("execkit_json")
+    parser.add_argument("peers_json")
+    parser.add_argument("--markdown-out", help="also write the table here")
+    args = parser.parse_args()
+
+    context, cases = load_benchmarks(args.execkit_json)
+    peers_data, peer_results = load_peers(args.peers_json)
+    table = Table(cases, peer_results)
+    build(table)
+
+    versions = ", ".join(
+        f"{peer} {peers_data['peers'][peer].get('version', '(' + peers_data['peers'][peer].get('error', '?') + ')')}"
+        for peer in PEERS if peer in peers_data.get("peers", {}))
+    caches = ", ".join(f"L{c['level']} {c['size'] // 1024} KiB" for c in context.get("caches", []) if c.get("type") != "Instruction")
+    lines = [
+        f"Machine: {context.get('num_cpus', '?')} CPUs at {context.get('mhz_per_cpu', '?')} MHz ({caches}); "
+        f"load average {', '.join(f'{x:.2f}' for x in context.get('load_avg', []))} at the start; "
+        f"execkit_bench built {context.get('execkit_build_type', '?')}, profile "
+        f"{context.get('execkit_profile', '?')}; Python {peers_data.get('python', '?')} ({versions}).",
+        "",
+        table.markdown(),
+        "",
+        f"Targets met: {sum(1 for _, met in table.verdicts if met)} of {len(table.verdicts)}.",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if args.markdown_out:
+        with open(args.markdown_out, "w") as out:
+            out.write(text + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
