@@ -135,8 +135,7 @@ WorkerProcess WorkerProcess::spawn(const WorkerSpawnOptions& options) {
     w.reaped_ = true;
     throw_errno(e, "pidfd_open");
   }
-  w.pidfd_.reset(pidfd);
-  ::fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+  w.pidfd_.reset(pidfd);  // pidfd_open always sets close-on-exec
   w.control_ = std::move(control);
   w.stdout_ = std::move(out.read);
   w.stderr_ = std::move(err.read);
