@@ -16,13 +16,18 @@ PEERS = ("loky", "ProcessPoolExecutor")
 
 
 def load_benchmarks(path):
+    """Cases by name; with --benchmark_repetitions, the median over repetitions."""
     with open(path) as f:
         data = json.load(f)
     cases = {}
     for entry in data.get("benchmarks", []):
+        if entry.get("run_type") == "aggregate" and entry.get("aggregate_name") != "median":
+            continue
         # "execkit/warm_trivial/iterations:3000/manual_time" -> "execkit/warm_trivial"
-        name = "/".join(p for p in entry["name"].split("/") if not p.startswith(("iterations:", "manual_time")))
-        cases[name] = entry
+        run_name = entry.get("run_name", entry["name"])
+        name = "/".join(p for p in run_name.split("/") if not p.startswith(("iterations:", "manual_time", "min_time:")))
+        if entry.get("run_type") == "aggregate" or name not in cases or entry.get("error_occurred"):
+            cases[name] = entry
     return data.get("context", {}), cases
 
 
@@ -248,6 +253,42 @@ def build(table):
               fmt_ratio(ratio(replace, table.bench("floor/posix_spawn_wait")), "posix_spawn (next call)"), "")
 
 
+# How often a warm execute() of the reference backend does each anatomy case,
+# counted with `perf trace`-style syscall tracing (docs/performance.md);
+# update when the engine or worker changes what a call does.
+ANATOMY_PER_CALL = [
+    ("anatomy/getrlimit_all_16", 1, "worker: restore_limits reads all 16 rlimits"),
+    ("anatomy/read_proc_self_status", 1, "worker: read_proc_status (signals, threads)"),
+    ("anatomy/realpath_module", 1, "worker: module identity (6 readlink)"),
+    ("anatomy/stat_module", 2, "worker: find_module_file + identify"),
+    ("anatomy/fstat", 5, "worker: control fd + fds 0-2 identity"),
+    ("anatomy/getrusage", 2, "worker: CallMetrics"),
+    ("anatomy/setitimer_x3", 1, "worker: disarm_interval_timers"),
+    ("anatomy/waitpid_no_child", 1, "worker: children_still_running"),
+    ("anatomy/eventfd_write", 1, "caller: enqueue wakes the I/O thread"),
+]
+
+
+def anatomy_table(cases):
+    lines = ["| per-call work (measured alone) | per call | CPU µs each | CPU µs per call | what |", "|---|---|---|---|---|"]
+    total = 0.0
+    for name, count, what in ANATOMY_PER_CALL:
+        entry = cases.get(name)
+        if entry is None or entry.get("error_occurred"):
+            lines.append(f"| {name} | {count} | — | — | {what} |")
+            continue
+        cpu = entry["cpu_time"]
+        total += cpu * count
+        lines.append(f"| {name.split('/', 1)[1]} | {count} | {cpu:.2f} | {cpu * count:.1f} | {what} |")
+    lines.append(f"| **sum** | | | **{total:.1f}** | |")
+    pingpong = cases.get("anatomy/thread_pingpong")
+    if pingpong and not pingpong.get("error_occurred"):
+        lines.append("")
+        lines.append(f"Thread wake-up round trip (mutex + condition variable, 2 wake-ups): "
+                     f"{pingpong['real_time']:.1f} µs wall, {pingpong['cpu_time']:.1f} µs CPU.")
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("execkit_json")
@@ -260,6 +301,7 @@ def main():
     table = Table(cases, peer_results)
     build(table)
 
+    repetitions = max((entry.get("repetitions", 1) for entry in cases.values()), default=1)
     versions = ", ".join(
         f"{peer} {peers_data['peers'][peer].get('version', '(' + peers_data['peers'][peer].get('error', '?') + ')')}"
         for peer in PEERS if peer in peers_data.get("peers", {}))
@@ -268,11 +310,13 @@ def main():
         f"Machine: {context.get('num_cpus', '?')} CPUs at {context.get('mhz_per_cpu', '?')} MHz ({caches}); "
         f"load average {', '.join(f'{x:.2f}' for x in context.get('load_avg', []))} at the start; "
         f"execkit_bench built {context.get('execkit_build_type', '?')}, profile "
-        f"{context.get('execkit_profile', '?')}; Python {peers_data.get('python', '?')} ({versions}).",
+        f"{context.get('execkit_profile', '?')}, {repetitions} repetition(s) (medians of per-repetition values); Python {peers_data.get('python', '?')} ({versions}).",
         "",
         table.markdown(),
         "",
         f"Targets met: {sum(1 for _, met in table.verdicts if met)} of {len(table.verdicts)}.",
+        "",
+        anatomy_table(cases),
     ]
     text = "\n".join(lines)
     print(text)
