@@ -14,6 +14,7 @@
 
 #include <array>
 #include <climits>
+#include <csignal>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
@@ -46,6 +47,27 @@ void proc_self_status(benchmark::State& state) {
     while (::read(fd.get(), buffer.data(), buffer.size()) > 0) {
     }
     benchmark::DoNotOptimize(buffer.data());
+  }
+}
+
+// Alternatives the engine could use instead (docs/performance.md).
+void proc_self_stat(benchmark::State& state) {
+  std::array<char, 4096> buffer;
+  for (auto _ : state) {
+    UniqueFd fd(::open("/proc/self/stat", O_RDONLY | O_CLOEXEC));
+    while (::read(fd.get(), buffer.data(), buffer.size()) > 0) {
+    }
+    benchmark::DoNotOptimize(buffer.data());
+  }
+}
+
+void signal_mask_and_pending(benchmark::State& state) {
+  for (auto _ : state) {
+    sigset_t blocked, pending;
+    ::sigprocmask(SIG_SETMASK, nullptr, &blocked);
+    ::sigpending(&pending);
+    benchmark::DoNotOptimize(blocked);
+    benchmark::DoNotOptimize(pending);
   }
 }
 
@@ -159,6 +181,8 @@ void register_anatomy_cases(const BenchContext& context) {
   quick_case("anatomy/setitimer_x3", p, disarm_timers);
   quick_case("anatomy/waitpid_no_child", p, reap_no_child);
   quick_case("anatomy/eventfd_write", p, eventfd_write);
+  quick_case("anatomy/alternative/read_proc_self_stat", p, proc_self_stat);
+  quick_case("anatomy/alternative/sigprocmask_sigpending", p, signal_mask_and_pending);
   quick_case("anatomy/thread_pingpong", p, thread_ping_pong);
 }
 

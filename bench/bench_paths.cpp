@@ -16,7 +16,8 @@ std::filesystem::path existing(const std::filesystem::path& path) {
 BenchPaths BenchPaths::next_to_this_program() {
   const auto dir = std::filesystem::canonical("/proc/self/exe").parent_path();
   return {existing(dir / "libexeckit_probe.so"), existing(dir / "libexeckit_bench_tasks.so"),
-          existing(dir / "execkit_bench_true"), existing(dir / "execkit_bench_peer")};
+          existing(dir / "execkit_bench_true"), existing(dir / "execkit_bench_peer"),
+          existing(dir / "execkit-worker")};
 }
 
 }  // namespace execkit::bench

@@ -11,6 +11,7 @@ struct BenchPaths {
   std::filesystem::path tasks_module;   // libexeckit_bench_tasks.so
   std::filesystem::path true_program;   // execkit_bench_true
   std::filesystem::path peer_program;   // execkit_bench_peer
+  std::filesystem::path worker_program; // execkit-worker
 
   // Throws std::runtime_error naming the first missing file.
   static BenchPaths next_to_this_program();

@@ -40,14 +40,14 @@ ChildProcess::~ChildProcess() {
   }
 }
 
-void wait_for_success(pid_t pid, const char* what) {
+void wait_for_exit(pid_t pid, int expected_status, const char* what) {
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) throw std::system_error(errno, std::generic_category(), std::string("waitpid ") + what);
   }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    throw std::runtime_error(std::string(what) + " did not exit with status 0 (wait status " +
-                             std::to_string(status) + ")");
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != expected_status)
+    throw std::runtime_error(std::string(what) + " did not exit with status " + std::to_string(expected_status) +
+                             " (wait status " + std::to_string(status) + ")");
 }
 
 }  // namespace execkit::bench

@@ -29,7 +29,7 @@ class ChildProcess {
   pid_t pid_ = -1;
 };
 
-// Waits for `pid`; throws std::runtime_error unless it exited with status 0.
-void wait_for_success(pid_t pid, const char* what);
+// Waits for `pid`; throws std::runtime_error unless it exited with `expected_status`.
+void wait_for_exit(pid_t pid, int expected_status, const char* what);
 
 }  // namespace execkit::bench

@@ -1,5 +1,6 @@
 // Floors: what the machine allows for each thing the backend does, measured
 // in the same binary and run as the backend (docs/performance.md).
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/mman.h>
@@ -120,12 +121,12 @@ void two_hop_relay(benchmark::State& state, const BenchContext& context) {
 }
 
 template <class Start>
-void start_and_wait(benchmark::State& state, Start start_child, const char* what) {
+void start_and_wait(benchmark::State& state, Start start_child, const char* what, int expected_status = 0) {
   LatencyRecorder latencies;
   latencies.reserve(static_cast<std::size_t>(state.max_iterations));
   for (auto _ : state) {
     const auto start = Clock::now();
-    wait_for_success(start_child(), what);
+    wait_for_exit(start_child(), expected_status, what);
     const auto took = Clock::now() - start;
     latencies.add(took);
     state.SetIterationTime(seconds(took));
@@ -147,15 +148,52 @@ void fork_exec_wait(benchmark::State& state, const BenchContext& context) {
   }, "fork+exec of execkit_bench_true");
 }
 
+pid_t spawn_without_arguments(const std::string& path) {
+  char* const argv[] = {const_cast<char*>(path.c_str()), nullptr};
+  pid_t pid = -1;
+  if (const int rc = ::posix_spawn(&pid, path.c_str(), nullptr, nullptr, argv, environ); rc != 0)
+    throw std::system_error(rc, std::generic_category(), "posix_spawn " + path);
+  return pid;
+}
+
 void posix_spawn_wait(benchmark::State& state, const BenchContext& context) {
   const std::string path = context.paths.true_program.string();
-  start_and_wait(state, [&path] {
-    char* const argv[] = {const_cast<char*>(path.c_str()), nullptr};
-    pid_t pid = -1;
-    if (const int rc = ::posix_spawn(&pid, path.c_str(), nullptr, nullptr, argv, environ); rc != 0)
-      throw std::system_error(rc, std::generic_category(), "posix_spawn " + path);
-    return pid;
-  }, "posix_spawn of execkit_bench_true");
+  start_and_wait(state, [&path] { return spawn_without_arguments(path); }, "posix_spawn of execkit_bench_true");
+}
+
+// Part of a cold call: execkit-worker started without arguments loads its
+// shared libraries, finds its command line bad and exits with status 2.
+void posix_spawn_worker_binary(benchmark::State& state, const BenchContext& context) {
+  const std::string path = context.paths.worker_program.string();
+  // Its usage message is not what is measured.
+  UniqueFd null(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+  const int saved_stderr = ::dup(2);
+  ::dup2(null.get(), 2);
+  try {
+    start_and_wait(state, [&path] { return spawn_without_arguments(path); }, "posix_spawn of execkit-worker", 2);
+  } catch (...) {
+    ::dup2(saved_stderr, 2);
+    ::close(saved_stderr);
+    throw;
+  }
+  ::dup2(saved_stderr, 2);
+  ::close(saved_stderr);
+}
+
+// The other part: loading a task module into a process (and unloading it).
+void dlopen_module(benchmark::State& state, const BenchContext& context) {
+  const std::string path = context.paths.probe_module.string();
+  LatencyRecorder latencies;
+  for (auto _ : state) {
+    const auto start = Clock::now();
+    void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    const auto took = Clock::now() - start;
+    if (handle == nullptr) throw std::runtime_error(std::string("dlopen: ") + ::dlerror());
+    ::dlclose(handle);
+    latencies.add(took);
+    state.SetIterationTime(seconds(took));
+  }
+  latencies.report(state);
 }
 
 // A warm child writes `size` bytes to a file in the spill dir; the parent
@@ -217,6 +255,9 @@ void register_floor_cases(const BenchContext& context) {
   const auto spawns = p.iterations(500, 50);
   timed_case("floor/fork_exec_wait", spawns, [c](benchmark::State& s) { fork_exec_wait(s, *c); });
   timed_case("floor/posix_spawn_wait", spawns, [c](benchmark::State& s) { posix_spawn_wait(s, *c); });
+  timed_case("anatomy/posix_spawn_wait_worker_binary", spawns,
+             [c](benchmark::State& s) { posix_spawn_worker_binary(s, *c); });
+  timed_case("anatomy/dlopen_probe_module", spawns, [c](benchmark::State& s) { dlopen_module(s, *c); });
   for (const auto size : result_sizes()) {
     if (const auto iterations = result_iterations(p, size); iterations > 0)
       timed_case("floor/write_map/" + std::to_string(size), iterations,
