@@ -1,7 +1,9 @@
 // LIFE: workers and the pool (CONTRACT.md, LIFE-1..LIFE-9).
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -63,10 +65,15 @@ struct CloneArgs {
 };
 
 // A child of ours that takes over `pid` (clone3 with set_tid; needs
-// CAP_SYS_ADMIN) and pauses until killed.
+// CAP_SYS_ADMIN) and echoes every byte it is sent until killed.
 class PidSquatter {
  public:
   explicit PidSquatter(pid_t pid) {
+    int ends[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) != 0) {
+      error_ = errno;
+      return;
+    }
     pid_t wanted = pid;
     CloneArgs args{};
     args.exit_signal = SIGCHLD;
@@ -74,27 +81,47 @@ class PidSquatter {
     args.set_tid_size = 1;
     const long rc = ::syscall(SYS_clone3, &args, sizeof args);
     if (rc == 0) {
-      for (;;) ::pause();
+      ::close(ends[0]);
+      char byte = 0;
+      while (::read(ends[1], &byte, 1) == 1) {
+        if (::write(ends[1], &byte, 1) != 1) break;
+      }
+      ::_exit(0);
     }
-    if (rc > 0) pid_ = static_cast<pid_t>(rc);
     error_ = rc < 0 ? errno : 0;
+    ::close(ends[1]);
+    if (rc > 0) {
+      pid_ = static_cast<pid_t>(rc);
+      channel_ = ends[0];
+    } else {
+      ::close(ends[0]);
+    }
   }
   PidSquatter(const PidSquatter&) = delete;
   PidSquatter& operator=(const PidSquatter&) = delete;
   ~PidSquatter() {
     if (pid_ <= 0) return;
+    ::close(channel_);
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
   }
   bool ok() const { return pid_ > 0; }
   int error() const { return error_; }
-  bool alive() const {
-    auto stat = read_proc_stat(pid_);
-    return stat && stat->state != 'Z';
+  // Whether it still answers. Looking at its state instead would race a
+  // SIGKILL sent just before: the process dies only once it is scheduled.
+  // A process already sent SIGKILL never runs user code again, so it cannot
+  // answer; its end of the channel closes when it dies.
+  bool alive(std::chrono::milliseconds timeout) const {
+    char byte = 'p';
+    if (::send(channel_, &byte, 1, MSG_NOSIGNAL) != 1) return false;
+    pollfd answer{channel_, POLLIN, 0};
+    if (::poll(&answer, 1, static_cast<int>(timeout.count())) != 1) return false;
+    return ::recv(channel_, &byte, 1, 0) == 1;
   }
 
  private:
   pid_t pid_ = -1;
+  int channel_ = -1;
   int error_ = 0;
 };
 
@@ -514,9 +541,9 @@ TEST_P(Life, LIFE_8_AReusedPidOfAnExitedWorkerIsNeverSignalled) {
   cancelled.wait(bounds().condition_wait);
   backend->shutdown(true);
   backend.reset();
-  EXPECT_TRUE(first.alive()) << "a process that reused an exited worker's pid " << idle.pid << " was killed";
+  EXPECT_TRUE(first.alive(bounds().condition_wait)) << "a process that reused an exited worker's pid " << idle.pid << " was killed";
   if (second.ok()) {
-    EXPECT_TRUE(second.alive()) << "a process that reused a crashed worker's pid " << crashed.pid << " was killed";
+    EXPECT_TRUE(second.alive(bounds().condition_wait)) << "a process that reused a crashed worker's pid " << crashed.pid << " was killed";
   }
 }
 
