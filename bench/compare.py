@@ -160,7 +160,8 @@ def build(table):
     )
     table.add(
         "  split: caller → task start / task / task end → caller",
-        " / ".join(duration(table.bench("execkit/warm_trivial", f"{p}p50_us")) for p in ("to_task_", "in_task_", "from_task_")),
+        " / ".join(duration(table.bench("execkit/warm_trivial", f"{p}p50_us")) for p in ("to_task_", "in_task_", "from_task_"))
+        + f"; CPU per call (caller + worker): {duration(table.bench('execkit/warm_trivial', 'cpu_us'))}",
         "two-hop relay " + latency_cell(table, "floor/two_hop_relay")
         + f"; SEQPACKET ping-pong {latency_cell(table, 'floor/socketpair_pingpong/seqpacket', p99=False)}",
         "", "", f"{fmt_ratio(ratio(ek, table.bench('floor/two_hop_relay')), 'two-hop relay')}", "")
@@ -195,10 +196,16 @@ def build(table):
         f"posix_spawn+wait {latency_cell(table, 'floor/posix_spawn_wait', p99=False)}",
         peer_latency_cell(table, "loky", "cold_first_call", p99=False),
         peer_latency_cell(table, "ProcessPoolExecutor", "cold_first_call", p99=False),
-        f"{fmt_ratio(cold_ratio, 'fork+exec+wait')}; "
+        f"{fmt_ratio(cold_ratio, 'fork+exec+wait')}; {fmt_ratio(ratio(ek, table.bench('floor/posix_spawn_wait')), 'posix_spawn+wait')}; "
         f"loky {fmt_ratio(ratio(table.peer('loky', 'cold_first_call', 'p50_us'), ek), 'execkit')}",
         table.verdict(None if cold_ratio is None else cold_ratio <= 5, "≤ 5× fork+exec+wait"),
     )
+    table.add(
+        "  split: backend constructor / execkit-worker start-up alone / dlopen of the probe",
+        " / ".join(duration(v) for v in (table.bench("execkit/cold_first_call", "construct_p50_us"),
+                                         table.bench("anatomy/posix_spawn_wait_worker_binary"),
+                                         table.bench("anatomy/dlopen_probe_module"))),
+        "", "", "", "", "")
 
     # Result sizes.
     for size in (0, KIB, 64 * KIB, MIB, 64 * MIB, GIB):
@@ -219,6 +226,9 @@ def build(table):
             us = table.peer(peer, f"result/{size}", "p50_us")
             peer_cells.append(cell(us, size / (us / 1e6)) if us else "—")
         share = ratio(ek_bps, floor_bps) if size else ratio(floor_us, ek_us)
+        # CPU time of caller + worker (or peer): what the transfer costs the
+        # machine, much less disturbed by other load than wall time.
+        cpu_share = ratio(table.bench(f"floor/write_map/{size}", "cpu_us"), table.bench(name, "cpu_us"))
         target = ""
         if size == GIB:
             target = (table.verdict(None if share is None else share >= 0.8, "≥ 80 % of floor") + "; "
@@ -232,6 +242,7 @@ def build(table):
             peer_cells[0],
             peer_cells[1],
             (f"{share * 100:.0f} % of floor" if share is not None else "—")
+            + (f" (CPU time: {cpu_share * 100:.0f} %)" if cpu_share is not None else "")
             + (f"; loky {fmt_ratio(ratio(loky_us, ek_us), 'execkit')}" if loky_us else ""),
             target,
         )

@@ -16,6 +16,7 @@
 
 #include "bench_context.hpp"
 #include "completion_counter.hpp"
+#include "cpu_usage.hpp"
 #include "execkit/process_pool.hpp"
 #include "fill_check.hpp"
 #include "latency_recorder.hpp"
@@ -57,13 +58,17 @@ Clock::time_point monotonic(std::int64_t ns) { return Clock::time_point(nanoseco
 void warm_trivial(benchmark::State& state, const BenchContext& context) {
   ProcessPoolBackend backend(config_for(context, 1));
   const Call call = trivial_call(context);
-  for (int i = 0; i < 200; ++i) backend.execute(call, Deadline::never());
+  pid_t worker = 0;
+  for (int i = 0; i < 200; ++i) worker = backend.execute(call, Deadline::never()).metrics().worker_pid;
   LatencyRecorder latencies, outbound("to_task_"), in_task("in_task_"), inbound("from_task_");
+  CpuMeter cpu;
   for (auto* r : {&latencies, &outbound, &in_task, &inbound}) r->reserve(static_cast<std::size_t>(state.max_iterations));
   for (auto _ : state) {
+    cpu.start(worker);
     const auto start = Clock::now();
     const Result result = backend.execute(call, Deadline::never());
     const auto end = Clock::now();
+    cpu.stop();
     const auto& m = result.metrics();
     latencies.add(end - start);
     outbound.add(monotonic(m.started_at_ns) - start);
@@ -72,6 +77,7 @@ void warm_trivial(benchmark::State& state, const BenchContext& context) {
     state.SetIterationTime(seconds(end - start));
   }
   for (auto* r : {&latencies, &outbound, &in_task, &inbound}) r->report(state);
+  state.counters["cpu_us"] = cpu.mean_us();
 }
 
 std::string run_batch(ProcessPoolBackend& backend, const Call& call, std::size_t count) {
@@ -120,16 +126,25 @@ void cold_first_call(benchmark::State& state, const BenchContext& context) {
 
 void result_of_size(benchmark::State& state, const BenchContext& context, std::int64_t size) {
   ProcessPoolBackend backend(config_for(context, 1));
-  backend.execute(fill_call(context, std::min<std::int64_t>(size, 1 << 20)), Deadline::never());
   const Call call = fill_call(context, size);
+  // Warm-up of the same size, as the floor case has: starts the worker and
+  // lets the kernel find the memory once.
+  const auto worker = backend.execute(call, Deadline::never()).metrics().worker_pid;
   RssSampler sampler(std::chrono::milliseconds(5));
   const auto baseline_kib = rss_anon_kib();
   LatencyRecorder latencies;
+  CpuMeter cpu;
   for (auto _ : state) {
+    cpu.start(worker);
     const auto start = Clock::now();
     const Result result = backend.execute(call, Deadline::never());
     const bool intact = static_cast<std::int64_t>(result.bytes().size()) == size && all_fill_bytes(result.bytes());
     const auto took = Clock::now() - start;
+    cpu.stop();
+    if (result.metrics().worker_pid != worker) {
+      state.SkipWithError("the warm worker was replaced during the benchmark");
+      break;
+    }
     sampler.note(rss_anon_kib());  // while the result is still held
     if (!intact) {
       state.SkipWithError("the result is not the bytes the task wrote");
@@ -140,6 +155,7 @@ void result_of_size(benchmark::State& state, const BenchContext& context, std::i
   }
   state.SetBytesProcessed(state.iterations() * size);
   latencies.report(state);
+  state.counters["cpu_us"] = cpu.mean_us();
   state.counters["rss_anon_growth_kib"] = static_cast<double>(std::max<std::int64_t>(0, sampler.peak_kib() - baseline_kib));
 }
 
