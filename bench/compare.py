@@ -166,6 +166,16 @@ def build(table):
         + f"; SEQPACKET ping-pong {latency_cell(table, 'floor/socketpair_pingpong/seqpacket', p99=False)}",
         "", "", f"{fmt_ratio(ratio(ek, table.bench('floor/two_hop_relay')), 'two-hop relay')}", "")
 
+    pinned = table.bench("execkit/warm_trivial/one_cpu")
+    table.add(
+        "  the same, caller, threads and worker on one CPU",
+        latency_cell(table, "execkit/warm_trivial/one_cpu")
+        + f"; CPU per call {duration(table.bench('execkit/warm_trivial/one_cpu', 'cpu_us'))}",
+        "two-hop relay on one CPU " + latency_cell(table, "floor/two_hop_relay/one_cpu", p99=False),
+        "", "",
+        f"{fmt_ratio(ratio(pinned, pipe), 'pipe floor')}; {fmt_ratio(ratio(pinned, table.bench('floor/two_hop_relay/one_cpu')), 'two-hop relay')}",
+        "")
+
     # Throughput.
     for workers in (1, 2):
         case = f"throughput/workers:{workers}"

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -21,6 +22,7 @@
 #include "floor_command.hpp"
 #include "latency_recorder.hpp"
 #include "mapping.hpp"
+#include "one_cpu.hpp"
 #include "relay_thread.hpp"
 #include "timed_case.hpp"
 #include "unique_fd.hpp"
@@ -103,7 +105,9 @@ void socketpair_ping_pong(benchmark::State& state, const BenchContext& context, 
 // The shape of a backend call without the backend: the caller wakes an I/O
 // thread (eventfd + epoll), which sends to a child over a SEQPACKET socket,
 // receives its answer and wakes the caller (mutex + condition variable).
-void two_hop_relay(benchmark::State& state, const BenchContext& context) {
+void two_hop_relay(benchmark::State& state, const BenchContext& context, bool one_cpu) {
+  std::optional<OneCpu> pinned;
+  if (one_cpu) pinned.emplace();
   auto pair = make_socketpair(SOCK_SEQPACKET);
   ChildProcess peer = ChildProcess::spawn(context.paths.peer_program, {"echo"}, pair.second.get(), pair.second.get());
   pair.second.reset();
@@ -260,7 +264,8 @@ void register_floor_cases(const BenchContext& context) {
              [c](benchmark::State& s) { socketpair_ping_pong(s, *c, SOCK_STREAM); });
   timed_case("floor/socketpair_pingpong/seqpacket", ping,
              [c](benchmark::State& s) { socketpair_ping_pong(s, *c, SOCK_SEQPACKET); });
-  timed_case("floor/two_hop_relay", ping, [c](benchmark::State& s) { two_hop_relay(s, *c); });
+  timed_case("floor/two_hop_relay", ping, [c](benchmark::State& s) { two_hop_relay(s, *c, false); });
+  timed_case("floor/two_hop_relay/one_cpu", ping, [c](benchmark::State& s) { two_hop_relay(s, *c, true); });
   const auto spawns = p.iterations(500, 50);
   timed_case("floor/fork_exec_wait", spawns, [c](benchmark::State& s) { fork_exec_wait(s, *c); });
   timed_case("floor/posix_spawn_wait", spawns, [c](benchmark::State& s) { posix_spawn_wait(s, *c); });

@@ -20,6 +20,7 @@
 #include "execkit/process_pool.hpp"
 #include "fill_check.hpp"
 #include "latency_recorder.hpp"
+#include "one_cpu.hpp"
 #include "rss_sampler.hpp"
 #include "timed_case.hpp"
 #include "unique_fd.hpp"
@@ -55,7 +56,10 @@ Call fill_call(const BenchContext& context, std::int64_t size) {
 // splits into caller -> task start, task, task end -> caller.
 Clock::time_point monotonic(std::int64_t ns) { return Clock::time_point(nanoseconds(ns)); }
 
-void warm_trivial(benchmark::State& state, const BenchContext& context) {
+void warm_trivial(benchmark::State& state, const BenchContext& context, bool one_cpu) {
+  // Declared before the backend: its threads and worker inherit the affinity.
+  std::optional<OneCpu> pinned;
+  if (one_cpu) pinned.emplace();
   ProcessPoolBackend backend(config_for(context, 1));
   const Call call = trivial_call(context);
   pid_t worker = 0;
@@ -265,7 +269,9 @@ void crash_replacement(benchmark::State& state, const BenchContext& context) {
 void register_reference_cases(const BenchContext& context) {
   const auto& p = context.profile;
   const auto* c = &context;
-  timed_case("execkit/warm_trivial", p.iterations(3000, 300), [c](benchmark::State& s) { warm_trivial(s, *c); });
+  timed_case("execkit/warm_trivial", p.iterations(3000, 300), [c](benchmark::State& s) { warm_trivial(s, *c, false); });
+  timed_case("execkit/warm_trivial/one_cpu", p.iterations(3000, 300),
+             [c](benchmark::State& s) { warm_trivial(s, *c, true); });
   for (std::size_t workers : {1, 2})
     timed_case("execkit/throughput/workers:" + std::to_string(workers), p.iterations(20, 3),
                [c, workers](benchmark::State& s) { throughput(s, *c, workers); });
