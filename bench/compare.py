@@ -145,18 +145,26 @@ def build(table):
     pipe = table.bench("floor/pipe_pingpong")
     loky = table.peer("loky", "warm_trivial", "p50_us")
     stdlib = table.peer("ProcessPoolExecutor", "warm_trivial", "p50_us")
-    floor_ratio, loky_ratio = ratio(ek, pipe), ratio(loky, ek)
+    loky_ratio = ratio(loky, ek)
+    loky_pinned = table.peer("loky", "warm_trivial/one_cpu", "p50_us")
+    # The floor target is judged on one CPU, call and floor alike: a wake-up
+    # of a halted vCPU costs tens of µs on the VM measured and can land on
+    # either side of an unpinned comparison (docs/performance.md).
+    pinned = table.bench("execkit/warm_trivial/one_cpu")
+    pipe_pinned = table.bench("floor/pipe_pingpong/one_cpu")
+    floor_ratio = ratio(pinned, pipe_pinned) if pinned and pipe_pinned else ratio(ek, pipe)
+    loky_verdict_ratio = ratio(loky_pinned, pinned) if pinned and loky_pinned else loky_ratio
     table.add(
         "warm trivial call (1 worker)",
         latency_cell(table, "execkit/warm_trivial"),
         f"pipe ping-pong {latency_cell(table, 'floor/pipe_pingpong')}",
         peer_latency_cell(table, "loky", "warm_trivial"),
         peer_latency_cell(table, "ProcessPoolExecutor", "warm_trivial"),
-        f"{fmt_ratio(floor_ratio, 'floor')}; loky {fmt_ratio(loky_ratio, 'execkit')}; "
+        f"{fmt_ratio(ratio(ek, pipe), 'floor')}; loky {fmt_ratio(loky_ratio, 'execkit')}; "
         f"PPE {fmt_ratio(ratio(stdlib, ek), 'execkit')}",
-        table.verdict(None if floor_ratio is None else floor_ratio <= 2, "≤ 2× floor")
+        table.verdict(None if floor_ratio is None else floor_ratio <= 2, "≤ 2× floor (on one CPU)")
         + "; "
-        + table.verdict(None if loky_ratio is None else loky_ratio >= 10, "≥ 10× faster than loky"),
+        + table.verdict(None if loky_verdict_ratio is None else loky_verdict_ratio >= 10, "≥ 10× faster than loky (on one CPU)"),
     )
     table.add(
         "  split: caller → task start / task / task end → caller",
@@ -166,14 +174,17 @@ def build(table):
         + f"; SEQPACKET ping-pong {latency_cell(table, 'floor/socketpair_pingpong/seqpacket', p99=False)}",
         "", "", f"{fmt_ratio(ratio(ek, table.bench('floor/two_hop_relay')), 'two-hop relay')}", "")
 
-    pinned = table.bench("execkit/warm_trivial/one_cpu")
     table.add(
         "  the same, caller, threads and worker on one CPU",
         latency_cell(table, "execkit/warm_trivial/one_cpu")
         + f"; CPU per call {duration(table.bench('execkit/warm_trivial/one_cpu', 'cpu_us'))}",
-        "two-hop relay on one CPU " + latency_cell(table, "floor/two_hop_relay/one_cpu", p99=False),
-        "", "",
-        f"{fmt_ratio(ratio(pinned, pipe), 'pipe floor')}; {fmt_ratio(ratio(pinned, table.bench('floor/two_hop_relay/one_cpu')), 'two-hop relay')}",
+        f"pipe ping-pong on one CPU {latency_cell(table, 'floor/pipe_pingpong/one_cpu')}; "
+        f"two-hop relay on one CPU {latency_cell(table, 'floor/two_hop_relay/one_cpu', p99=False)}",
+        peer_latency_cell(table, "loky", "warm_trivial/one_cpu"),
+        peer_latency_cell(table, "ProcessPoolExecutor", "warm_trivial/one_cpu"),
+        f"{fmt_ratio(floor_ratio, 'pipe floor')}; {fmt_ratio(ratio(pinned, table.bench('floor/two_hop_relay/one_cpu')), 'two-hop relay')}; "
+        f"loky {fmt_ratio(loky_verdict_ratio if loky_pinned else None, 'execkit')}; "
+        f"PPE {fmt_ratio(ratio(table.peer('ProcessPoolExecutor', 'warm_trivial/one_cpu', 'p50_us'), pinned), 'execkit')}",
         "")
 
     # Throughput.

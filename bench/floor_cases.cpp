@@ -86,7 +86,9 @@ void ping_pong(benchmark::State& state, int to_peer, int from_peer) {
   latencies.report(state);
 }
 
-void pipe_ping_pong(benchmark::State& state, const BenchContext& context) {
+void pipe_ping_pong(benchmark::State& state, const BenchContext& context, bool one_cpu) {
+  std::optional<OneCpu> pinned;  // the peer inherits the affinity
+  if (one_cpu) pinned.emplace();
   auto to_peer = make_pipe();
   auto from_peer = make_pipe();
   ChildProcess peer = ChildProcess::spawn(context.paths.peer_program, {"echo"}, to_peer.first.get(), from_peer.second.get());
@@ -259,7 +261,8 @@ void register_floor_cases(const BenchContext& context) {
   const auto& p = context.profile;
   const auto* c = &context;
   const auto ping = p.iterations(20000, 2000);
-  timed_case("floor/pipe_pingpong", ping, [c](benchmark::State& s) { pipe_ping_pong(s, *c); });
+  timed_case("floor/pipe_pingpong", ping, [c](benchmark::State& s) { pipe_ping_pong(s, *c, false); });
+  timed_case("floor/pipe_pingpong/one_cpu", ping, [c](benchmark::State& s) { pipe_ping_pong(s, *c, true); });
   timed_case("floor/socketpair_pingpong/stream", ping,
              [c](benchmark::State& s) { socketpair_ping_pong(s, *c, SOCK_STREAM); });
   timed_case("floor/socketpair_pingpong/seqpacket", ping,

@@ -7,6 +7,7 @@ concurrent.futures.ProcessPoolExecutor (default start method: fork on Linux).
 
 Cases, mirroring bench/reference_cases.cpp:
   warm_trivial        one worker, after warm-up: submit(f).result(), p50/p99
+  warm_trivial/one_cpu  the same with every process and thread on one CPU
   throughput/N        N workers, 256 calls in flight per batch: calls/s
   cold_first_call     executor created -> first result (shutdown not timed)
   result/SIZE         a result of SIZE bytes, one worker: time and bytes/s
@@ -16,6 +17,7 @@ Usage: peers.py --out FILE [--quick]
 import argparse
 import concurrent.futures
 import json
+import os
 import platform
 import sys
 import time
@@ -63,6 +65,16 @@ def warm_trivial(make, iterations):
     return latency_stats(samples)
 
 
+def warm_trivial_one_cpu(make, iterations):
+    """warm_trivial with this process, its threads and its workers on one CPU."""
+    saved = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(saved)})
+    try:
+        return warm_trivial(make, iterations)
+    finally:
+        os.sched_setaffinity(0, saved)
+
+
 def throughput(make, workers, batches):
     with make(workers) as executor:
         for future in [executor.submit(trivial) for _ in range(32)]:
@@ -106,6 +118,7 @@ def run_cases(make, quick):
     n = (lambda full, small: small) if quick else (lambda full, small: full)
     cases = {
         "warm_trivial": lambda: warm_trivial(make, n(2000, 100)),
+        "warm_trivial/one_cpu": lambda: warm_trivial_one_cpu(make, n(2000, 100)),
         "throughput/workers:1": lambda: throughput(make, 1, n(6, 1)),
         "throughput/workers:2": lambda: throughput(make, 2, n(6, 1)),
         "cold_first_call": lambda: cold_first_call(make, n(8, 2)),

@@ -1,13 +1,14 @@
 #!/usr/bin/python3
 """Splits warm execute() calls of the reference backend into their hops.
 
-Reads `perf script -F pid,tid,comm,time,event,trace` output of a run of
+Reads the `perf script` output of a run of
 `execkit_bench --benchmark_filter=execkit/warm_trivial` recorded with
 
   perf record -e raw_syscalls:sys_enter --filter 'id == 1 || id == 44 || id == 46 || id == 202' \\
               -e raw_syscalls:sys_exit  --filter 'id == 47 || id == 202 || id == 232' -- execkit_bench ...
 
-and prints the median and p90 of each hop (docs/performance.md):
+converted with `perf script --ns -F comm,pid,tid,time,event,trace`, and prints
+the median and p90 of each hop (docs/performance.md):
 
   A caller  write(eventfd)       enqueue wakes the I/O thread
   B io      sendmsg()            request goes to the worker
