@@ -163,7 +163,7 @@ void quick_case(const std::string& name, const Profile& profile, Body body) {
                                    state.SkipWithError(e.what());
                                  }
                                })
-      ->MinTime(profile.smoke ? 0.01 : 0.2)
+      ->MinTime(profile.smoke ? 0.01 : 0.05)
       ->Unit(benchmark::kMicrosecond);
 }
 

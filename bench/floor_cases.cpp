@@ -269,7 +269,7 @@ void register_floor_cases(const BenchContext& context) {
              [c](benchmark::State& s) { socketpair_ping_pong(s, *c, SOCK_SEQPACKET); });
   timed_case("floor/two_hop_relay", ping, [c](benchmark::State& s) { two_hop_relay(s, *c, false); });
   timed_case("floor/two_hop_relay/one_cpu", ping, [c](benchmark::State& s) { two_hop_relay(s, *c, true); });
-  const auto spawns = p.iterations(500, 50);
+  const auto spawns = p.iterations(300, 30);
   timed_case("floor/fork_exec_wait", spawns, [c](benchmark::State& s) { fork_exec_wait(s, *c); });
   timed_case("floor/posix_spawn_wait", spawns, [c](benchmark::State& s) { posix_spawn_wait(s, *c); });
   timed_case("anatomy/posix_spawn_wait_worker_binary", spawns,

@@ -281,7 +281,7 @@ void register_reference_cases(const BenchContext& context) {
       timed_case("execkit/result/" + std::to_string(size), iterations,
                  [c, size](benchmark::State& s) { result_of_size(s, *c, size); });
   }
-  timed_case("execkit/timeout_turnaround", p.iterations(30, 3), [c](benchmark::State& s) { timeout_turnaround(s, *c); });
+  timed_case("execkit/timeout_turnaround", p.iterations(20, 3), [c](benchmark::State& s) { timeout_turnaround(s, *c); });
   timed_case("execkit/cancel_turnaround", p.iterations(30, 3), [c](benchmark::State& s) { cancel_turnaround(s, *c); });
   timed_case("execkit/crash_replacement", p.iterations(50, 5), [c](benchmark::State& s) { crash_replacement(s, *c); });
 }

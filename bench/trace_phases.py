@@ -33,7 +33,7 @@ HOPS = [
     ("D→E", "worker → I/O thread (sendto, epoll wake-up)"),
     ("E→F", "in the I/O thread (recv, stderr drain, decode, Outcome, finish)"),
     ("F→G", "I/O thread → caller (futex wake-up of the promise)"),
-    ("G→A'", "in the caller between calls (hooks, Result, benchmark loop, next CallState)"),
+    ("G→A'", "in the caller between calls (hooks, Result, the benchmark's own bookkeeping, next CallState)"),
 ]
 
 
