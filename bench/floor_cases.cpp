@@ -155,11 +155,16 @@ void fork_exec_wait(benchmark::State& state, const BenchContext& context) {
   }, "fork+exec of execkit_bench_true");
 }
 
-pid_t spawn_without_arguments(const std::string& path) {
+// stderr_to_null: the child's usage message is not what is measured.
+pid_t spawn_without_arguments(const std::string& path, bool stderr_to_null = false) {
+  posix_spawn_file_actions_t actions;
+  ::posix_spawn_file_actions_init(&actions);
+  if (stderr_to_null) ::posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
   char* const argv[] = {const_cast<char*>(path.c_str()), nullptr};
   pid_t pid = -1;
-  if (const int rc = ::posix_spawn(&pid, path.c_str(), nullptr, nullptr, argv, environ); rc != 0)
-    throw std::system_error(rc, std::generic_category(), "posix_spawn " + path);
+  const int rc = ::posix_spawn(&pid, path.c_str(), &actions, nullptr, argv, environ);
+  ::posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) throw std::system_error(rc, std::generic_category(), "posix_spawn " + path);
   return pid;
 }
 
@@ -172,19 +177,7 @@ void posix_spawn_wait(benchmark::State& state, const BenchContext& context) {
 // shared libraries, finds its command line bad and exits with status 2.
 void posix_spawn_worker_binary(benchmark::State& state, const BenchContext& context) {
   const std::string path = context.paths.worker_program.string();
-  // Its usage message is not what is measured.
-  UniqueFd null(::open("/dev/null", O_WRONLY | O_CLOEXEC));
-  const int saved_stderr = ::dup(2);
-  ::dup2(null.get(), 2);
-  try {
-    start_and_wait(state, [&path] { return spawn_without_arguments(path); }, "posix_spawn of execkit-worker", 2);
-  } catch (...) {
-    ::dup2(saved_stderr, 2);
-    ::close(saved_stderr);
-    throw;
-  }
-  ::dup2(saved_stderr, 2);
-  ::close(saved_stderr);
+  start_and_wait(state, [&path] { return spawn_without_arguments(path, true); }, "posix_spawn of execkit-worker", 2);
 }
 
 // The other part: loading a task module into a process (and unloading it).
