@@ -4,18 +4,17 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <system_error>
 
 #include "envelope.hpp"
+#include "random_id.hpp"
 #include "mapping.hpp"
 #include "spill_file.hpp"
 #include "tail_buffer.hpp"
@@ -47,19 +46,6 @@ struct PoolEngine::Worker {
 };
 
 namespace {
-
-std::string random_worker_id() {
-  std::array<unsigned char, 6> raw{};
-  if (::getrandom(raw.data(), raw.size(), 0) != static_cast<ssize_t>(raw.size()))
-    throw std::system_error(errno, std::generic_category(), "getrandom");
-  std::string id;
-  char hex[3];
-  for (auto b : raw) {
-    std::snprintf(hex, sizeof hex, "%02x", b);
-    id += hex;
-  }
-  return id;
-}
 
 UniqueFd input_memfd(std::span<const std::byte> input) {
   UniqueFd fd(::memfd_create("execkit-input", MFD_CLOEXEC | MFD_ALLOW_SEALING));
@@ -335,7 +321,7 @@ void PoolEngine::dispatch() {
 }
 
 PoolEngine::Worker* PoolEngine::spawn_worker() {
-  auto id = random_worker_id();
+  auto id = random_hex_id();
   const auto& cfg = settings_.config;
   EnvMap identity{{"EXECKIT_WORKER_ID", id}, {"EXECKIT_NODE_ID", cfg.node_id}};
   WorkerSpawnOptions options{settings_.worker_path,

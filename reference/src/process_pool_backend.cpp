@@ -1,12 +1,10 @@
 #include "execkit/process_pool.hpp"
 
-#include <sys/random.h>
 #include <unistd.h>
 
 #include <array>
 #include <atomic>
 #include <cerrno>
-#include <cstdio>
 #include <cstdlib>
 #include <future>
 #include <iostream>
@@ -17,24 +15,12 @@
 #include "env_scrub.hpp"
 #include "hook_registry.hpp"
 #include "pool_engine.hpp"
+#include "random_id.hpp"
 #include "spill_dir.hpp"
 #include "worker_locator.hpp"
 
 namespace execkit {
 namespace {
-
-std::string random_pool_id() {
-  std::array<unsigned char, 6> raw{};
-  if (::getrandom(raw.data(), raw.size(), 0) != static_cast<ssize_t>(raw.size()))
-    throw std::system_error(errno, std::generic_category(), "getrandom");
-  std::string id;
-  char hex[3];
-  for (auto b : raw) {
-    std::snprintf(hex, sizeof hex, "%02x", b);
-    id += hex;
-  }
-  return id;
-}
 
 std::string host_name() {
   std::array<char, 256> buf{};
@@ -48,7 +34,7 @@ WorkerConfig completed(WorkerConfig config) {
   if (config.idle_timeout.count() <= 0)
     throw ConfigError("idle_timeout", std::to_string(config.idle_timeout.count()) + "ms",
                       "idle_timeout must be positive");
-  if (config.pool_id.empty()) config.pool_id = random_pool_id();
+  if (config.pool_id.empty()) config.pool_id = random_hex_id();
   if (config.node_id.empty()) config.node_id = host_name();
   if (config.base_dir.empty()) config.base_dir = std::filesystem::current_path();
   if (!config.log) config.log = [](std::string_view line) { std::cerr << "execkit: " << line << '\n'; };
