@@ -9,11 +9,14 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <system_error>
-#include <vector>
 
 #include "bench_layout.hpp"
 #include "execkit/task.hpp"
@@ -40,10 +43,16 @@ std::uint64_t parse_count(std::string_view text, std::string_view what) {
 EXECKIT_TASK(fill)(execkit::TaskContext& ctx) {
   const auto count = parse_count(input_text(ctx), "fill size");
   const auto piece = static_cast<std::size_t>(std::min<std::uint64_t>(count, execkit::bench::write_piece_bytes));
-  const std::vector<std::byte> bytes(piece, std::byte{execkit::bench::fill_byte});
+  // Page-aligned like the floor peer's buffer (see floor_peer.cpp); the size
+  // is a whole number of pages, never zero, as aligned_alloc wants.
+  constexpr std::size_t page = 4096;
+  const std::unique_ptr<std::byte, decltype(&std::free)> bytes(
+      static_cast<std::byte*>(std::aligned_alloc(page, (piece / page + 1) * page)), &std::free);
+  if (!bytes) throw std::bad_alloc();
+  std::memset(bytes.get(), execkit::bench::fill_byte, piece);
   for (std::uint64_t left = count; left > 0;) {
     const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(left, piece));
-    ctx.write(std::span(bytes.data(), n));
+    ctx.write(std::span(bytes.get(), n));
     left -= n;
   }
 }

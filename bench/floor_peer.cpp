@@ -66,7 +66,9 @@ bool write_file(const execkit::bench::WriteCommand& command, const char* piece) 
 }
 
 int writer() {
-  char* piece = static_cast<char*>(std::malloc(execkit::bench::write_piece_bytes));
+  // Page-aligned like the benchmark task's buffer: the kernel's copy into the
+  // page cache is up to a third slower from an unaligned source here.
+  char* piece = static_cast<char*>(std::aligned_alloc(4096, execkit::bench::write_piece_bytes));
   if (piece == nullptr) return 1;
   std::memset(piece, execkit::bench::fill_byte, execkit::bench::write_piece_bytes);
   execkit::bench::WriteCommand command{};
