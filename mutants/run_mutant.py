@@ -44,6 +44,12 @@ def summary_of(lines):
     return text[-1][:200] if text else ""
 
 
+def short_name(test):
+    """Mutant/Area.Test/backend -> Area.Test (for tests that name no clause)."""
+    parts = test.split("/")
+    return parts[1] if len(parts) == 3 else test
+
+
 def clause_pattern(clause):
     area, number = clause.split("-")
     return f"*.{area}_{number}_*"
@@ -121,7 +127,7 @@ def judge(expected, smoke_tests, status):
     for test, s in sorted(status.items()):
         c = clause_of(test)
         if s == "fail" and c not in by_clause:
-            collateral.setdefault(c or test, []).append(test)
+            collateral.setdefault(c or short_name(test), []).append(test)
     return killed, survived, unprovable, empty, smoke_failed, collateral
 
 
