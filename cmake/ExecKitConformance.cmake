@@ -53,7 +53,7 @@ function(execkit_add_conformance target)
   # One discovery per area, each into its own list; a ctest include file run
   # after the discovered tests then labels them. (Passing a two-label list
   # through gtest_discover_tests' PROPERTIES loses the list.)
-  set(areas Env EnvSecret Iso Run Spill Cancel Life Hook Loop Metric Config)
+  set(areas Env EnvSecret Iso Run Spill Cancel Life Hook Loop Metric Config Model)
   set(label_script "")
   foreach(area IN LISTS areas)
     string(TOLOWER "${area}" label)
@@ -69,9 +69,14 @@ function(execkit_add_conformance target)
       PROPERTIES
         TIMEOUT ${arg_TIMEOUT}
         ENVIRONMENT "EXECKIT_PROBE_MODULE=$<TARGET_FILE:${probe}>")
+    # The model-based test is property-based testing too (label `property`).
+    set(extra_labels "")
+    if(area STREQUAL "Model")
+      set(extra_labels ";property")
+    endif()
     string(APPEND label_script
       "foreach(test IN LISTS ${list_name})\n"
-      "  set_tests_properties(\"\${test}\" PROPERTIES LABELS \"conformance;conformance.${label}\")\n"
+      "  set_tests_properties(\"\${test}\" PROPERTIES LABELS \"conformance;conformance.${label}${extra_labels}\")\n"
       "endforeach()\n")
   endforeach()
   gtest_discover_tests(${target}

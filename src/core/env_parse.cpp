@@ -103,6 +103,8 @@ bool parse_flag(std::string_view setting, std::string_view value) {
 
 std::filesystem::path parse_directory(std::string_view setting, std::string_view value) {
   if (trim_ascii(value).empty()) reject(setting, value, "blank; expected a directory (unset it for the default)");
+  // A path stops at the first NUL for the kernel: the rest would be silently dropped.
+  if (value.find('\0') != std::string_view::npos) reject(setting, value, "contains a NUL byte, which no path can hold");
   std::filesystem::path absolute;
   try {
     absolute = std::filesystem::absolute(std::filesystem::path(value));

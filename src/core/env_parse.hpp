@@ -27,7 +27,8 @@ std::chrono::milliseconds parse_positive_seconds(std::string_view setting, std::
 bool parse_flag(std::string_view setting, std::string_view value);
 
 // Absolute (against the current directory) and lexically normalised: `.` and
-// `..` segments resolved, no trailing separator. Rejects an empty or blank value.
+// `..` segments resolved, no trailing separator. Rejects an empty or blank value
+// and one with a NUL byte.
 std::filesystem::path parse_directory(std::string_view setting, std::string_view value);
 
 // CTEST_PARALLEL_LEVEL: a non-negative integer, where 0 stands for "ctest picks

@@ -35,6 +35,8 @@ class Hook : public ConformanceTest {};
 class Loop : public ConformanceTest {};
 class Metric : public ConformanceTest {};
 class Config : public ConformanceTest {};
+// Not a clause area: random call sequences checked against a model (MODEL).
+class Model : public ConformanceTest {};
 
 // ENV-1 is checked once per named secret and pattern of the clause.
 struct SecretCase {
@@ -86,6 +88,7 @@ void check_registration(std::string_view instantiation);
   EXECKIT_CONFORMANCE_AREA_(Name, Loop)                                                                   \
   EXECKIT_CONFORMANCE_AREA_(Name, Metric)                                                                 \
   EXECKIT_CONFORMANCE_AREA_(Name, Config)                                                                 \
+  EXECKIT_CONFORMANCE_AREA_(Name, Model)                                                                  \
   }                                                                                                       \
   TEST(Name##_SelfCheck, AllConformanceTestsRegistered) { ::execkit::conformance::check_registration(#Name); } \
   static_assert(true, "EXECKIT_CONFORMANCE_TESTS ends with a semicolon")
