@@ -29,7 +29,6 @@
 #include "run_call.hpp"
 #include "worker_arguments.hpp"
 
-
 // Sanitizer builds only (weak hooks the runtimes call at start-up): a task's
 // crash signal must kill the worker as it would without the sanitizer, so
 // the caller sees the signal (ISO-6) instead of a sanitizer's exit status.
@@ -39,6 +38,7 @@ extern "C" __attribute__((used, visibility("default"))) const char* __asan_defau
 extern "C" __attribute__((used, visibility("default"))) const char* __tsan_default_options() {
   return "handle_segv=0:handle_sigbus=0:handle_sigfpe=0:handle_sigill=0:handle_abort=0";
 }
+
 namespace {
 
 constexpr int exit_bad_usage = 2;
