@@ -1,9 +1,12 @@
 #include "model_harness.hpp"
 
 #include <rapidcheck.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdint>
 #include <sstream>
 
 #include "probe_locator.hpp"
@@ -45,6 +48,8 @@ bool is_abort(const std::string& kind) {
 }
 
 }  // namespace
+
+std::chrono::milliseconds Harness::prompt_end() const { return context_.bounds.deadline_grace * 8; }
 
 std::string kind_of(const Outcome& outcome) { return outcome.ok() ? "ok" : to_string(outcome.error()->kind()); }
 
@@ -128,8 +133,14 @@ void Harness::adopt(std::shared_ptr<PendingCall> call) {
 }
 
 Outcome Harness::await(const PendingCall& call) {
-  const auto outcome = call.wait(context_.bounds.call_timeout + context_.bounds.condition_wait);
-  if (!outcome) RC_FAIL("a submitted call never completed");
+  return await_within(call, context_.bounds.call_timeout + context_.bounds.condition_wait);
+}
+
+Outcome Harness::await_prompt(const PendingCall& call) { return await_within(call, prompt_end()); }
+
+Outcome Harness::await_within(const PendingCall& call, std::chrono::milliseconds timeout) {
+  const auto outcome = call.wait(timeout);
+  if (!outcome) RC_FAIL("a submitted call did not complete within " + std::to_string(timeout.count()) + " ms");
   RC_ASSERT(call.completions() == 1);
   ++outcomes_[kind_of(*outcome)];
   return *outcome;
@@ -148,11 +159,23 @@ void Harness::release(std::size_t index) {
 
 void Harness::after_step(const ModelState& model) {
   RC_ASSERT(model.held.size() == held_.size());
+  check_search_path_clean();
   check_clean_environment_and_cwd();
   check_hooks();
   check_fds(fds_per_worker * context_.config.max_workers + fds_for_the_backend);
   check_workers();
   check_spill_dir(model);
+}
+
+// First after a step, before any other call could mask a leak: a module
+// found only through an earlier call's search path must not be found now.
+void Harness::check_search_path_clean() {
+  Call call;
+  call.module = "shadow";
+  call.function = "variant";
+  call.search_path = {directories_.at(0)};
+  const auto outcome = run(call);
+  if (outcome.ok()) RC_FAIL("module 'shadow' was found along a search path without it: " + describe(outcome));
 }
 
 void Harness::check_clean_environment_and_cwd() {
@@ -228,7 +251,14 @@ void Harness::check_spill_dir(const ModelState& model) {
 }
 
 void Harness::check_held_results(const char* when) {
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
   for (const auto& [result, spec] : held_) {
+    // Reading an unmapped result would crash the test instead of failing it.
+    const auto first = reinterpret_cast<std::uintptr_t>(result.bytes().data()) & ~(page - 1);
+    const auto length = reinterpret_cast<std::uintptr_t>(result.bytes().data()) + result.bytes().size() - first;
+    std::vector<unsigned char> resident((length + page - 1) / page);
+    if (!result.bytes().empty() && ::mincore(reinterpret_cast<void*>(first), length, resident.data()) != 0 && errno == ENOMEM)
+      RC_FAIL(std::string("a held result of ") + std::to_string(spec.size) + " bytes is no longer mapped " + when);
     const auto mismatch = first_stream_mismatch(result.bytes(), spec.seed);
     if (result.bytes().size() != spec.size || mismatch)
       RC_FAIL(std::string("a held result of ") + std::to_string(spec.size) + " bytes changed " + when);
@@ -241,11 +271,12 @@ void Harness::finish() {
   backend_->shutdown(true);
   // SPILL-7: results outlive the backend and their spill files.
   check_held_results("after shutdown");
-  held_.clear();
   for (const auto& call : submitted_) RC_ASSERT(call->completions() == 1);
   check_hooks();
   subscriptions_.clear();
   backend_.reset();
+  check_held_results("after the backend was destroyed");
+  held_.clear();
 
   if (context_.capabilities.has_local_process_workers) {
     std::vector<std::string> lines;

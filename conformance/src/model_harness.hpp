@@ -3,6 +3,7 @@
 // fails through RapidCheck (RC_ASSERT/RC_FAIL), so a failing sequence shrinks.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -73,6 +74,8 @@ class Harness {
 
   Call probe(std::string function, std::string_view input = {}) const;
   Deadline deadline() const;
+  // How long a cancelled call or a queued call past its deadline may take to end.
+  std::chrono::milliseconds prompt_end() const;
   // execute(), counted and tallied.
   Outcome run(const Call& call, Deadline deadline);
   Outcome run(const Call& call) { return run(call, deadline()); }
@@ -82,6 +85,8 @@ class Harness {
   void adopt(std::shared_ptr<PendingCall> call);
   // Waits for a submitted call's one completion and tallies it.
   Outcome await(const PendingCall& call);
+  // The same, for a call that must end promptly (a cancel, a queued deadline).
+  Outcome await_prompt(const PendingCall& call);
 
   void hold(Result result, HeldResult spec);
   // Checks the held result's bytes, then drops it.
@@ -101,12 +106,14 @@ class Harness {
     int successes_without_metrics = 0;
   };
 
+  void check_search_path_clean();
   void check_clean_environment_and_cwd();
   void check_hooks();
   void check_fds(std::size_t allowance);
   void check_workers();
   void check_spill_dir(const ModelState& model);
   void check_held_results(const char* when);
+  Outcome await_within(const PendingCall& call, std::chrono::milliseconds timeout);
   std::vector<ProcStat> new_processes() const;
 
   Context context_;

@@ -135,7 +135,7 @@ class CancelRunning : public CheckedStep {
     if (!wait_until([&] { return h.gates().started(id); }, h.context().bounds.condition_wait))
       RC_FAIL("the gate task never started");
     RC_ASSERT(call->cancel());
-    expect_error<CancelledError>(h.await(*call), "a cancelled running call", "CancelledError");
+    expect_error<CancelledError>(h.await_prompt(*call), "a cancelled running call", "CancelledError");
     RC_ASSERT(!h.gates().finished(id));
     RC_ASSERT(!call->cancel());  // CANCEL-3: now a no-op
   }
@@ -162,9 +162,9 @@ class QueuedCallEnds : public CheckedStep {
     const auto queued = h.submit(h.probe("bump_counter", counter.string() + "|ok"), deadline);
     if (by_cancel_) {
       RC_ASSERT(queued->cancel());
-      expect_error<CancelledError>(h.await(*queued), "a cancelled queued call", "CancelledError");
+      expect_error<CancelledError>(h.await_prompt(*queued), "a cancelled queued call", "CancelledError");
     } else {
-      expect_error<TimeoutError>(h.await(*queued), "a queued call past its deadline", "TimeoutError");
+      expect_error<TimeoutError>(h.await_prompt(*queued), "a queued call past its deadline", "TimeoutError");
     }
     for (const auto& [id, call] : running) RC_ASSERT(!call->done());
     for (const auto& [id, call] : running) {
@@ -206,6 +206,35 @@ class LargeResult : public CheckedStep {
  private:
   std::uint64_t size_, seed_;
   bool keep_;
+};
+
+// A task that has written (part of) a large result is cancelled or passes
+// its deadline: no spill file may remain once the error is delivered (SPILL-5).
+class LargeResultCut : public CheckedStep {
+ public:
+  LargeResultCut()
+      : size_(*rc::gen::inRange<std::uint64_t>(32769, std::uint64_t{4} << 20)), by_cancel_(*rc::gen::arbitrary<bool>()) {}
+  void act(const ModelState&, Harness& h) const override {
+    const auto marker = h.context().work_dir / ("written-" + h.fresh_id());
+    const auto input = std::to_string(size_) + ",hang," + marker.string();
+    if (by_cancel_) {
+      const auto call = h.submit(h.probe("write_then", input), h.deadline());
+      if (!wait_until([&] { return std::filesystem::exists(marker); }, h.context().bounds.condition_wait))
+        RC_FAIL("write_then never wrote its result");
+      RC_ASSERT(call->cancel());
+      expect_error<CancelledError>(h.await_prompt(*call), "a cancelled call with a large result", "CancelledError");
+    } else {
+      const auto outcome = h.run(h.probe("write_then", input), Deadline::after(std::chrono::milliseconds(300)));
+      expect_error<TimeoutError>(outcome, "a call with a large result past its deadline", "TimeoutError");
+    }
+  }
+  void show(std::ostream& os) const override {
+    os << "LargeResultCut(" << size_ << " bytes, " << (by_cancel_ ? "cancelled" : "deadline") << ")";
+  }
+
+ private:
+  std::uint64_t size_;
+  bool by_cancel_;
 };
 
 class ReleaseHeld : public CheckedStep {
@@ -410,7 +439,7 @@ class ConcurrentSubmissions : public CheckedStep {
 
 rc::Gen<std::shared_ptr<const Step>> any_step(const ModelState& model) {
   return rc::state::gen::execOneOfWithArgs<Succeed, FailTask, CrashBySignal, ExitWorker, DeadlinePasses, CancelRunning,
-                                           QueuedCallEnds, LargeResult, ReleaseHeld, EnvUpdates, TaskSetsEnv, TaskChdir,
+                                           QueuedCallEnds, LargeResult, LargeResultCut, ReleaseHeld, EnvUpdates, TaskSetsEnv, TaskChdir,
                                            CallWithCwd, SearchPathCall, ConcurrentSubmissions>()(model);
 }
 
