@@ -113,6 +113,10 @@ std::filesystem::path parse_directory(std::string_view setting, std::string_view
   }
   auto normal = absolute.lexically_normal();
   if (!normal.has_filename() && normal != normal.root_path()) normal = normal.parent_path();
+  // POSIX leaves a leading "//" implementation-defined; on Linux it is "/".
+  const auto& text = normal.native();
+  if (const auto first = text.find_first_not_of('/'); first != 1)
+    normal = "/" + (first == std::string::npos ? std::string() : text.substr(first));
   return normal;
 }
 
