@@ -2,7 +2,7 @@
 // the CLI's arguments): Call::module and Call::search_path. Input: the
 // module name on the first line, one search-path entry per further line,
 // resolved in a fixed tree (regular modules, a directory, a FIFO, symlinks,
-// a dangling symlink) that is the current directory. The worker's
+// a dangling symlink) that is the current directory while the input runs. The worker's
 // find_module_file must return the first regular file among the documented
 // candidates, in order, or a message; the CLI's pre-check (find_module)
 // must agree with it on which file that is.
@@ -35,12 +35,12 @@ void touch(const fs::path& path) {
   ::close(fd);
 }
 
-// The tree, made once; the fuzzer runs in it.
-void enter_tree() {
-  static const bool entered = [] {
-    std::string root = (fs::temp_directory_path() / "execkit-fuzz-modules-XXXXXX").string();
-    FUZZ_REQUIRE(::mkdtemp(root.data()) != nullptr);
-    const fs::path r(root);
+// The tree, made once.
+const std::string& tree() {
+  static const std::string root = [] {
+    std::string path = (fs::temp_directory_path() / "execkit-fuzz-modules-XXXXXX").string();
+    FUZZ_REQUIRE(::mkdtemp(path.data()) != nullptr);
+    const fs::path r(path);
     for (const char* dir : {"d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8"}) fs::create_directory(r / dir);
     touch(r / "d1/libm.so");
     touch(r / "d1/n.so");
@@ -53,11 +53,28 @@ void enter_tree() {
     FUZZ_REQUIRE(::mkfifo((r / "d7/libf.so").c_str(), 0600) == 0);  // stat only: never opened
     touch(r / "libm.so");                                        // found through an empty entry
     fs::create_symlink(r / "d1", r / "d8/up");
-    FUZZ_REQUIRE(::chdir(root.c_str()) == 0);
-    return true;
+    return path;
   }();
-  (void)entered;
+  return root;
 }
+
+// Relative names resolve in the tree while one input runs; libFuzzer reads
+// its corpus (maybe by relative paths) from the original directory.
+class InTree {
+ public:
+  InTree() : saved_(::open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
+    FUZZ_REQUIRE(saved_ >= 0 && ::chdir(tree().c_str()) == 0);
+  }
+  ~InTree() {
+    FUZZ_REQUIRE(::fchdir(saved_) == 0);
+    ::close(saved_);
+  }
+  InTree(const InTree&) = delete;
+  InTree& operator=(const InTree&) = delete;
+
+ private:
+  int saved_;
+};
 
 bool is_regular(const std::string& path) {
   struct stat st {};
@@ -82,7 +99,7 @@ std::vector<std::string> candidates(const std::string& module, const std::vector
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size > 8192) return -1;
-  enter_tree();
+  const InTree in_tree;
   std::vector<std::string> lines{""};
   for (std::size_t i = 0; i < size; ++i) {
     if (data[i] == '\n') lines.emplace_back();

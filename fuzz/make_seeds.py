@@ -116,7 +116,6 @@ def text_seeds():
             "empty-entry": "m\n\n",
             "trailing-slash": "m\nd1/\nd8/up\n",
             "missing": "nothing\nd1\nd2\n",
-            "empty-module": "\nd2\n",
         },
     }
 

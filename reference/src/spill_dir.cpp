@@ -246,6 +246,10 @@ fs::path resolve_spill_dir(const fs::path& configured, const EnvMap& env) {
   if (error) throw ConfigError("spill_dir", dir.string(), "cannot be made absolute: " + error.message());
   fs::path normal = absolute.lexically_normal();
   if (normal.has_relative_path() && !normal.has_filename()) normal = normal.parent_path();  // trailing '/'
+  // libstdc++ keeps a leading "//" (POSIX: implementation-defined; "/" on Linux).
+  const auto& text = normal.native();
+  if (const auto first = text.find_first_not_of('/'); first != 1)
+    normal = "/" + (first == std::string::npos ? std::string() : text.substr(first));
   return normal;
 }
 

@@ -148,7 +148,9 @@ rc::Gen<std::string> flag_like() {
 }
 
 rc::Gen<std::string> path_like() {
-  return string_of({"/", "/", "a", "tmp", ".", "..", "//", "b c", "/x/../", "./", "\n"});
+  auto slashes = rc::gen::map(rc::gen::inRange(1, 5), [](int n) { return std::string(static_cast<std::size_t>(n), '/'); });
+  return rc::gen::weightedOneOf<std::string>(
+      {{1, slashes}, {6, string_of({"/", "/", "a", "tmp", ".", "..", "//", "b c", "/x/../", "./", "\n"})}});
 }
 
 rc::Gen<std::string> value_for(const std::string& name) {
@@ -190,7 +192,8 @@ void check_single(const std::string& name) {
   if (name == idle_timeout_var) RC_ASSERT(config.idle_timeout == *oracle_seconds(value));
   if (name == spill_dir_var) {
     const auto expected = *oracle_spill_dir(value);
-    RC_ASSERT(config.spill_dir == expected.value_or(std::filesystem::path()));
+    // As text: std::filesystem compares "//" and "/" equal, the documented form is "/".
+    RC_ASSERT(config.spill_dir.native() == expected.value_or(std::filesystem::path()).native());
   }
   if (name == node_id_var) {
     const auto text = trimmed(value);
