@@ -35,6 +35,7 @@ struct PoolEngine::Worker {
   std::string id;
   State state = State::idle;
   std::shared_ptr<CallState> call;         // while busy or dying with a call
+  std::uint64_t last_call_id = 0;           // the call it answered last
   std::optional<Outcome> outcome_on_death;  // delivered once the worker is reaped
   Clock::time_point idle_since = Clock::now();
   TailBuffer err_tail, out_tail;
@@ -406,7 +407,12 @@ void PoolEngine::on_response(Worker& w) {
   auto response = static_cast<std::size_t>(n) <= wire::max_message_bytes
                       ? wire::decode_response(std::span(receive_buffer_.data(), static_cast<std::size_t>(n)))
                       : std::nullopt;
-  if (!response || response->call_id != w.call->id()) {
+  // A worker replies before it restores its state; one that then cannot
+  // restore says so in a notice about the call it answered last, and starts
+  // nothing after it. The call sent meanwhile never ran: not an attempt.
+  const bool retirement_notice = response && response->kind == wire::ResponseKind::not_started &&
+                                 w.last_call_id != 0 && response->call_id == w.last_call_id;
+  if (!response || (response->call_id != w.call->id() && !retirement_notice)) {
     stop_worker(w, fail<ResultError>(ResultError::Reason::unreadable,
                                      "worker " + w.id + " sent a malformed response; it was killed"));
     return;
@@ -430,6 +436,7 @@ void PoolEngine::on_response(Worker& w) {
                            w.id,
                            settings_.config.node_id};
   const auto call_id = w.call->id();
+  w.last_call_id = call_id;
   std::optional<Outcome> outcome;
   switch (response->kind) {
     case wire::ResponseKind::ok:

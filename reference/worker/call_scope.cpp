@@ -118,6 +118,8 @@ std::optional<SetupFailure> CallScope::apply(const wire::Request& request) {
   return std::nullopt;
 }
 
+bool CallScope::control_channel_intact() const noexcept { return identify_fd(control_fd_) == control_identity_; }
+
 RestoreReport CallScope::restore() {
   restored_ = true;
   RestoreReport report;
@@ -150,7 +152,6 @@ RestoreReport CallScope::restore() {
       reasons.push_back("task closed or replaced fd " + std::to_string(fd));
     }
   }
-  report.control_channel_lost = identify_fd(control_fd_) != control_identity_;
   return report;
 }
 

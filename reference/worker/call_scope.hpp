@@ -20,8 +20,6 @@ struct SetupFailure {
 struct RestoreReport {
   // Why this worker must not run another call; empty if it may.
   std::vector<std::string> retire_reasons;
-  // The task closed or replaced the control socket: no response can be sent.
-  bool control_channel_lost = false;
 };
 
 class CallScope {
@@ -33,6 +31,9 @@ class CallScope {
   ~CallScope();
 
   std::optional<SetupFailure> apply(const wire::Request& request);
+  // False when the task closed or replaced the control socket: no response
+  // can be sent on it.
+  bool control_channel_intact() const noexcept;
   RestoreReport restore();
 
  private:

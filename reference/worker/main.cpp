@@ -84,6 +84,14 @@ void prepare_process(const execkit::worker::WorkerArguments& args) {
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
 }
 
+// A retiring worker runs nothing more: it waits until the caller kills it
+// (with whatever the task left behind) or closes the channel.
+[[noreturn]] void await_end_of_service(const execkit::worker::ControlChannel& channel) {
+  for (;;) {
+    if (std::holds_alternative<execkit::worker::ChannelClosed>(channel.receive())) ::_exit(0);
+  }
+}
+
 [[noreturn]] void serve(const execkit::worker::ControlChannel& channel) {
   using namespace execkit::worker;
   const BaseState base = capture_base_state();
@@ -96,9 +104,20 @@ void prepare_process(const execkit::worker::WorkerArguments& args) {
     if (auto* violation = std::get_if<ProtocolViolation>(&received)) die(violation->message.c_str());
     auto& message = std::get<RequestMessage>(received);
     if (message.request.kind == execkit::wire::RequestKind::exit) ::_exit(0);
-    auto result = run_call(std::move(message), base, modules, channel.fd());
-    if (result.control_channel_lost) die("the task closed or replaced the control socket");
-    if (!channel.send(result.response)) ::_exit(0);
+    CallScope scope(base, channel.fd());
+    const auto response = run_call(std::move(message), scope, modules);
+    if (!scope.control_channel_intact()) die("the task closed or replaced the control socket");
+    // Reply first, restore after: the restore is off the call's latency.
+    if (!channel.send(response)) ::_exit(0);
+    const auto restored = scope.restore();
+    if (response.retire) await_end_of_service(channel);
+    if (!restored.retire_reasons.empty()) {
+      // State that could not be restored must not reach a later call
+      // (ISO-5, ISO-8). The caller may already have sent the next request;
+      // the notice tells it that request never started.
+      if (!channel.send(retirement_notice(response.call_id, restored.retire_reasons))) ::_exit(0);
+      await_end_of_service(channel);
+    }
   }
 }
 

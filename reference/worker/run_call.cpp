@@ -87,24 +87,27 @@ void fill_outcome(wire::Response& response, const Verdict& verdict, ResultSink& 
   }
 }
 
-void add_retire_reasons(wire::Response& response, const std::vector<std::string>& reasons) {
-  for (const auto& reason : reasons) {
-    if (!response.retire_reason.empty()) response.retire_reason += "; ";
-    response.retire_reason += reason;
-  }
-  if (!reasons.empty()) response.retire = true;
-  response.retire_reason = bounded(std::move(response.retire_reason), max_retire_reason_bytes);
-}
-
 }  // namespace
 
-CallResponse run_call(RequestMessage message, const BaseState& base, ModuleCache& modules, int control_fd) {
+wire::Response retirement_notice(std::uint64_t last_call_id, const std::vector<std::string>& reasons) {
+  wire::Response notice;
+  notice.call_id = last_call_id;
+  notice.kind = wire::ResponseKind::not_started;
+  notice.retire = true;
+  for (const auto& reason : reasons) {
+    if (!notice.retire_reason.empty()) notice.retire_reason += "; ";
+    notice.retire_reason += reason;
+  }
+  notice.retire_reason = bounded(std::move(notice.retire_reason), max_retire_reason_bytes);
+  return notice;
+}
+
+wire::Response run_call(RequestMessage message, CallScope& scope, ModuleCache& modules) {
   const wire::Request& request = message.request;
   CallMetrics measure;
   const std::span<const std::byte> input =
       request.input_in_fd ? message.input.bytes() : std::span<const std::byte>(request.inline_input);
   ResultSink sink(request.spill_path, request.max_result_bytes);
-  CallScope scope(base, control_fd);
 
   Verdict verdict;
   if (auto setup_failure = scope.apply(request)) {
@@ -113,15 +116,12 @@ CallResponse run_call(RequestMessage message, const BaseState& base, ModuleCache
     verdict = load_and_run(request, input, modules, sink);
   }
   measure.finish();
-  const RestoreReport restored = scope.restore();
 
-  CallResponse out;
-  out.response.call_id = request.call_id;
-  out.control_channel_lost = restored.control_channel_lost;
-  fill_outcome(out.response, verdict, sink, measure.metrics());
-  add_retire_reasons(out.response, restored.retire_reasons);
+  wire::Response response;
+  response.call_id = request.call_id;
+  fill_outcome(response, verdict, sink, measure.metrics());
   message.input = Mapping();
-  return out;
+  return response;
 }
 
 }  // namespace execkit::worker

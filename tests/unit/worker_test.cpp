@@ -174,6 +174,15 @@ class WorkerHarness {
   }
 
   void close_control() { control_.reset(); }
+  // The worker sees the end of the channel after what was sent; we can still read.
+  void end_requests() {
+    if (::shutdown(control_.get(), SHUT_WR) != 0) throw_errno("shutdown");
+  }
+  // A datagram already waiting, without blocking.
+  bool response_waiting() {
+    std::byte byte{};
+    return ::recv(control_.get(), &byte, 1, MSG_DONTWAIT | MSG_PEEK) > 0;
+  }
 
   // The wait status once the worker has exited, nullopt after `timeout`.
   std::optional<int> wait_for_exit(std::chrono::milliseconds timeout) {
@@ -515,6 +524,29 @@ TEST_F(WorkerTest, ReplacedFileOfAnUnloadableModuleNeedsAFreshWorker) {
   EXPECT_EQ(response.kind, wire::ResponseKind::not_started);
   EXPECT_TRUE(response.retire);
   EXPECT_NE(response.retire_reason.find("libpinned.so"), std::string::npos) << response.retire_reason;
+}
+
+// The worker replies before it restores its state; state it cannot restore
+// (here a thread the task left running) retires it with a notice naming the
+// call it answered, and any request after that is never run.
+TEST_F(WorkerTest, UnrestorableStateIsNoticedAfterTheReplyAndNothingRunsAfterIt) {
+  const auto left_thread = probe_call("leave_thread");
+  EXPECT_EQ(run_ok(left_thread), "ok");
+  const auto notice = worker_.receive();
+  EXPECT_EQ(notice.kind, wire::ResponseKind::not_started);
+  EXPECT_EQ(notice.call_id, left_thread.call_id);
+  EXPECT_TRUE(notice.retire);
+  EXPECT_NE(notice.retire_reason.find("threads"), std::string::npos) << notice.retire_reason;
+
+  const auto ignored = probe_call("bump_counter", (base_.path() / "ran").string() + "|ok");
+  worker_.send(wire::encode(ignored));
+  worker_.end_requests();
+  auto status = worker_.wait_for_exit(generous_timeout);
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(WIFEXITED(*status));
+  EXPECT_EQ(WEXITSTATUS(*status), 0);
+  EXPECT_FALSE(worker_.response_waiting()) << "the worker answered a request after its retirement notice";
+  EXPECT_FALSE(fs::exists(base_.path() / "ran"));
 }
 
 TEST_F(WorkerTest, EndOfChannelMakesTheWorkerExitZero) {
