@@ -25,7 +25,7 @@ bool still_loaded(const std::string& real_path) {
   return true;
 }
 
-std::variant<ModuleIdentity, LoadFailure> identify(const std::string& path) {
+std::variant<ModuleIdentity, LoadFailure> identify_file(const std::string& path) {
   std::unique_ptr<char, decltype(&std::free)> real(::realpath(path.c_str(), nullptr), &std::free);
   if (!real) {
     return LoadFailure{"execkit.ModuleNotFound",
@@ -100,6 +100,20 @@ std::variant<TaskEntryPoint, LoadFailure, NeedsFreshWorker> ModuleCache::find_ta
   // The entry point's type is fixed by EXECKIT_TASK; dlsym can only hand
   // back an object pointer.
   return reinterpret_cast<TaskEntryPoint>(address);
+}
+
+std::variant<ModuleIdentity, LoadFailure> ModuleCache::identify(const std::string& path) {
+  if (last_identified_ && last_identified_->first == path) {
+    const ModuleIdentity& known = last_identified_->second;
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && st.st_dev == known.device && st.st_ino == known.inode &&
+        st.st_size == known.size && st.st_mtim.tv_sec == known.modified.tv_sec &&
+        st.st_mtim.tv_nsec == known.modified.tv_nsec)
+      return known;
+  }
+  auto identified = identify_file(path);
+  if (const auto* identity = std::get_if<ModuleIdentity>(&identified)) last_identified_.emplace(path, *identity);
+  return identified;
 }
 
 std::variant<void*, LoadFailure, NeedsFreshWorker> ModuleCache::load(const ModuleIdentity& identity) {

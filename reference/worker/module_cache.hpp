@@ -83,11 +83,15 @@ class ModuleCache {
     ModuleHandle handle;
   };
 
+  std::variant<ModuleIdentity, LoadFailure> identify(const std::string& path);
   std::variant<void*, LoadFailure, NeedsFreshWorker> load(const ModuleIdentity& identity);
   void unload_current();
   std::optional<std::string> stale_copy_in_the_way(const ModuleIdentity& wanted);
 
   std::optional<LoadedModule> current_;
+  // The last module file resolved, by the path it was found at: a path that
+  // still names the same file (device, inode, size, mtime) needs no realpath.
+  std::optional<std::pair<std::string, ModuleIdentity>> last_identified_;
   // Modules dlclose() did not unmap (e.g. pinned by STB_GNU_UNIQUE symbols or
   // RTLD_NODELETE): dlopen() would hand their old code back for a file now
   // at the same path.
