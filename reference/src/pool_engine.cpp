@@ -1,89 +1,20 @@
 #include "pool_engine.hpp"
 
-#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/mman.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
-#include <cstring>
 #include <system_error>
 
-#include "envelope.hpp"
+#include "pool_worker.hpp"
 #include "random_id.hpp"
-#include "mapping.hpp"
-#include "spill_file.hpp"
-#include "tail_buffer.hpp"
-#include "worker_process.hpp"
 
 namespace execkit {
 
-enum class WatchRole { control, out, err, exit };
-
-struct PoolEngine::Watch {
-  Worker* worker;
-  WatchRole role;
-};
-
-struct PoolEngine::Worker {
-  enum class State { idle, busy, dying };
-  WorkerProcess process;
-  std::string id;
-  State state = State::idle;
-  std::shared_ptr<CallState> call;         // while busy or dying with a call
-  std::uint64_t last_call_id = 0;           // the call it answered last
-  std::optional<Outcome> outcome_on_death;  // delivered once the worker is reaped
-  Clock::time_point idle_since = Clock::now();
-  TailBuffer err_tail, out_tail;
-  std::array<Watch, 4> watches{};
-  bool reaped = false;
-
-  Worker(WorkerProcess p, std::string worker_id, std::size_t tail_bytes)
-      : process(std::move(p)), id(std::move(worker_id)), err_tail(tail_bytes), out_tail(tail_bytes) {}
-};
-
 namespace {
-
-UniqueFd input_memfd(std::span<const std::byte> input) {
-  UniqueFd fd(::memfd_create("execkit-input", MFD_CLOEXEC | MFD_ALLOW_SEALING));
-  if (!fd) throw std::system_error(errno, std::generic_category(), "memfd_create");
-  std::size_t done = 0;
-  while (done < input.size()) {
-    ssize_t n = ::write(fd.get(), input.data() + done, input.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw std::system_error(errno, std::generic_category(), "write input memfd");
-    done += static_cast<std::size_t>(n);
-  }
-  // The worker maps it: it must not be able to shrink under the mapping.
-  ::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
-  return fd;
-}
-
-bool send_datagram(int fd, std::span<const std::byte> bytes, int pass_fd) {
-  iovec iov{const_cast<std::byte*>(bytes.data()), bytes.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int))> control{};
-  if (pass_fd >= 0) {
-    msg.msg_control = control.data();
-    msg.msg_controllen = control.size();
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
-  }
-  while (true) {
-    ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
-    if (n >= 0) return static_cast<std::size_t>(n) == bytes.size();
-    if (errno != EINTR) return false;
-  }
-}
 
 template <class E, class... Args>
 Outcome fail(Args&&... args) {
@@ -102,8 +33,7 @@ PoolEngine::PoolEngine(EngineSettings settings, SpillDir spill)
     : settings_(std::move(settings)),
       spill_(std::move(spill)),
       epoll_(::epoll_create1(EPOLL_CLOEXEC)),
-      wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
-      receive_buffer_(wire::max_message_bytes + 1) {
+      wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
   if (!epoll_ || !wake_) throw std::system_error(errno, std::generic_category(), "epoll/eventfd");
   epoll_event ev{};
   ev.events = EPOLLIN;
@@ -117,39 +47,53 @@ PoolEngine::~PoolEngine() {
   if (thread_.joinable()) thread_.join();
 }
 
+void PoolEngine::wake_io_thread() {
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof one);
+}
+
 bool PoolEngine::enqueue(std::shared_ptr<CallState> call) {
   {
-    std::lock_guard lock(inbox_mutex_);
+    std::lock_guard lock(mutex_);
     if (closing_) return false;
     inbox_calls_.push_back(std::move(call));
   }
-  std::uint64_t one = 1;
-  [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof one);
+  wake_io_thread();
   return true;
 }
 
 void PoolEngine::request_cancel(std::shared_ptr<CallState> call) {
   {
-    std::lock_guard lock(inbox_mutex_);
+    std::lock_guard lock(mutex_);
     if (closed_) return;
+    for (auto& b : borrowed_)
+      if (b.call == call.get()) {
+        b.worker->interrupted = true;
+        std::uint64_t one = 1;
+        [[maybe_unused]] auto n = ::write(b.worker->interrupt.get(), &one, sizeof one);
+        return;
+      }
     inbox_cancels_.push_back(std::move(call));
   }
-  std::uint64_t one = 1;
-  [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof one);
+  wake_io_thread();
 }
 
 void PoolEngine::close() {
   {
-    std::lock_guard lock(inbox_mutex_);
+    std::lock_guard lock(mutex_);
     if (closing_) return;
     closing_ = true;
+    for (auto& b : borrowed_) {
+      b.worker->interrupted = true;
+      std::uint64_t one = 1;
+      [[maybe_unused]] auto n = ::write(b.worker->interrupt.get(), &one, sizeof one);
+    }
   }
-  std::uint64_t one = 1;
-  [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof one);
+  wake_io_thread();
 }
 
 void PoolEngine::wait_closed() {
-  std::unique_lock lock(inbox_mutex_);
+  std::unique_lock lock(mutex_);
   closed_cv_.wait(lock, [this] { return closed_; });
 }
 
@@ -172,21 +116,29 @@ void PoolEngine::run() {
 #ifdef EXECKIT_MUTANT_SHUTDOWN_WITHOUT_REAPING
     // mutant (docs/mutants.md): shutdown ends the calls and returns without reaping the killed workers
     if (shutting_down_) {
-      for (auto& w : workers_)
-        if (w.call && w.outcome_on_death) {
-          spill_->remove(w.call->id());
-          finish_running(w, std::move(*w.outcome_on_death));
-        }
-      break;
+      bool all_home = true;
+      for (auto& w : workers_) all_home = all_home && w.with_io;
+      if (all_home) {
+        for (auto& w : workers_)
+          if (w.call && w.outcome_on_death) {
+            spill_->remove(w.call->id());
+            finish_running(w, std::move(*w.outcome_on_death));
+          }
+        for (auto& w : workers_) unwatch_all(w);
+        break;
+      }
     }
 #endif
     sweep_dead();
-    if (!shutting_down_) dispatch();
+    if (!shutting_down_) {
+      dispatch();
+      park_idle_workers();
+    }
     if (shutting_down_ && workers_.empty()) break;
   }
   spill_.reset();  // removes this pool's lock file and any leftover spill file
   {
-    std::lock_guard lock(inbox_mutex_);
+    std::lock_guard lock(mutex_);
     closed_ = true;
   }
   closed_cv_.notify_all();
@@ -194,17 +146,23 @@ void PoolEngine::run() {
 
 void PoolEngine::handle_event(Watch& watch, std::uint32_t events) {
   Worker& w = *watch.worker;
+  if (!w.with_io) {
+    on_lent_worker_event(w, watch.role == WatchRole::exit);
+    return;
+  }
   switch (watch.role) {
     case WatchRole::control:
       if (events & EPOLLIN) on_response(w);
-      if ((events & (EPOLLHUP | EPOLLERR)) && !(events & EPOLLIN))
-        ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, w.process.control_fd(), nullptr);
+      if ((events & (EPOLLHUP | EPOLLERR)) && !(events & EPOLLIN)) {
+        set_watched(w, Worker::control, false);
+        w.open[Worker::control] = false;
+      }
       break;
     case WatchRole::out:
-      drain_output(w, w.process.stdout_fd(), false);
+      drain_output(w, false);
       break;
     case WatchRole::err:
-      drain_output(w, w.process.stderr_fd(), true);
+      drain_output(w, true);
       break;
     case WatchRole::exit:
       on_worker_exit(w);
@@ -212,30 +170,40 @@ void PoolEngine::handle_event(Watch& watch, std::uint32_t events) {
   }
 }
 
-void PoolEngine::drain_output(Worker& w, int fd, bool is_stderr) {
-  if (fd < 0) return;
-  std::array<char, 65536> buf;
-  // Bounded per event so one flooding task cannot starve the others (RUN-6).
-  for (int round = 0; round < 16; ++round) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n > 0) {
-      (is_stderr ? w.err_tail : w.out_tail).append(std::string_view(buf.data(), static_cast<std::size_t>(n)));
-      continue;
+// A parked worker that speaks (a retirement notice) or dies comes back to
+// the I/O thread. A borrowed one is its borrower's business, and one on its
+// way back is taken back with its exit watch re-armed (take_back).
+void PoolEngine::on_lent_worker_event(Worker& w, bool exited) {
+  {
+    std::lock_guard lock(mutex_);
+    if (w.lent != Worker::Lent::parked) {
+      if (exited && w.lent == Worker::Lent::borrowed) w.exited_while_lent = true;
+      return;
     }
-    if (n < 0 && errno == EINTR) continue;
-    if (n == 0) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
-    return;
+    std::erase(parked_, &w);
+    w.lent = Worker::Lent::no;
+    w.exited_while_lent = false;
   }
+  w.with_io = true;
+  w.state = Worker::State::idle;
+  for (std::size_t channel = 0; channel < 3; ++channel) set_watched(w, channel, true);
+  if (exited)
+    on_worker_exit(w);
+  else
+    on_response(w);
 }
 
 void PoolEngine::take_inbox() {
   std::vector<std::shared_ptr<CallState>> calls, cancels;
+  std::vector<HandBack> handed;
   {
-    std::lock_guard lock(inbox_mutex_);
+    std::lock_guard lock(mutex_);
     calls.swap(inbox_calls_);
     cancels.swap(inbox_cancels_);
+    handed.swap(handed_back_);
     if (closing_) shutting_down_ = true;
   }
+  for (auto& back : handed) take_back(std::move(back));
   for (auto& c : calls) queue_.push_back(std::move(c));
   for (auto& c : cancels) {
     if (c->finished()) continue;
@@ -249,8 +217,43 @@ void PoolEngine::take_inbox() {
       continue;
     }
     for (auto& w : workers_)
-      if (w.call == c && w.state == Worker::State::busy)
+      if (w.with_io && w.call == c && w.state == Worker::State::busy)
         stop_worker(w, fail<CancelledError>("call " + std::to_string(c->id()) + " was cancelled while running"));
+  }
+}
+
+void PoolEngine::take_back(HandBack back) {
+  Worker& w = *back.worker;
+  w.with_io = true;
+  for (std::size_t channel = 0; channel < 3; ++channel) set_watched(w, channel, true);
+  // Its death may have been reported, and swallowed, while it was lent.
+  arm_exit_watch(w, EPOLL_CTL_MOD);
+  switch (back.action) {
+    case HandBack::Action::park:
+    case HandBack::Action::idle:
+      w.state = Worker::State::idle;
+      w.idle_since = Clock::now();
+      break;
+    case HandBack::Action::retire:
+      w.state = Worker::State::idle;
+      stop_worker(w, std::nullopt);
+      break;
+    case HandBack::Action::requeue: {
+      // Never reached the worker, or the worker could not start it: not an attempt.
+      auto call = std::move(w.call);
+      w.state = Worker::State::busy;
+      stop_worker(w, std::nullopt);
+      queue_.push_front(std::move(call));
+      break;
+    }
+    case HandBack::Action::stop:
+      w.state = Worker::State::busy;
+      stop_worker(w, std::move(back.outcome));
+      break;
+    case HandBack::Action::exited:
+      // The re-armed exit watch reports it, after any reply that preceded the death.
+      w.state = Worker::State::busy;
+      break;
   }
 }
 
@@ -265,21 +268,42 @@ void PoolEngine::expire(Clock::time_point now) {
       ++it;
     }
   }
+  std::vector<Worker*> idle_too_long;
+  {
+    std::lock_guard lock(mutex_);
+    std::erase_if(parked_, [&](Worker* w) {
+      if (now - w->idle_since < settings_.config.idle_timeout) return false;
+      w->lent = Worker::Lent::no;
+      idle_too_long.push_back(w);
+      return true;
+    });
+  }
+  for (Worker* w : idle_too_long) {
+    w->with_io = true;
+    stop_worker(*w, std::nullopt);
+  }
   for (auto& w : workers_) {
+    if (!w.with_io) continue;
     if (w.state == Worker::State::busy && w.call->deadline().at <= now)
-      stop_worker(w, fail<TimeoutError>("call " + std::to_string(w.call->id()) + " (" + w.call->call().module + "." +
-                                        w.call->call().function + ") passed its deadline; the task was killed"));
+      stop_worker(w, timeout_outcome(*w.call));
     else if (w.state == Worker::State::idle && now - w.idle_since >= settings_.config.idle_timeout)
       stop_worker(w, std::nullopt);
   }
 }
 
-int PoolEngine::next_timeout_ms(Clock::time_point now) const {
+int PoolEngine::next_timeout_ms(Clock::time_point now) {
   auto next = Clock::time_point::max();
   for (const auto& c : queue_) next = std::min(next, c->deadline().at);
   for (const auto& w : workers_) {
+    if (!w.with_io) continue;
     if (w.state == Worker::State::busy) next = std::min(next, w.call->deadline().at);
     if (w.state == Worker::State::idle) next = std::min(next, w.idle_since + settings_.config.idle_timeout);
+  }
+  {
+    std::lock_guard lock(mutex_);
+    for (const Worker* w : parked_) next = std::min(next, w->idle_since + settings_.config.idle_timeout);
+    // A borrowed worker is idle no earlier than when it comes back.
+    if (!borrowed_.empty()) next = std::min(next, now + settings_.config.idle_timeout);
   }
   if (next == Clock::time_point::max()) return -1;
   if (next <= now) return 0;
@@ -292,16 +316,32 @@ std::size_t PoolEngine::live_workers() const {
       std::count_if(workers_.begin(), workers_.end(), [](const Worker& w) { return w.state != Worker::State::dying; }));
 }
 
+PoolEngine::Worker* PoolEngine::unpark_one() {
+  Worker* w = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    if (parked_.empty()) return nullptr;
+    w = parked_.back();
+    parked_.pop_back();
+    w->lent = Worker::Lent::no;
+  }
+  w->with_io = true;
+  w->state = Worker::State::idle;
+  for (std::size_t channel = 0; channel < 3; ++channel) set_watched(*w, channel, true);
+  return w;
+}
+
 void PoolEngine::dispatch() {
   while (!queue_.empty()) {
     Worker* target = nullptr;
     for (auto& w : workers_)
-      if (w.state == Worker::State::idle) {
+      if (w.with_io && w.state == Worker::State::idle) {
         target = &w;
         break;
       }
+    if (target == nullptr) target = unpark_one();
     if (target == nullptr) {
-      if (live_workers() >= settings_.config.max_workers) return;
+      if (live_workers() >= settings_.config.max_workers) break;
       try {
         target = spawn_worker();
       } catch (const std::exception& e) {
@@ -319,6 +359,27 @@ void PoolEngine::dispatch() {
       queue_.push_front(std::move(call));
     }
   }
+  std::lock_guard lock(mutex_);
+  queue_waits_ = !queue_.empty();
+}
+
+// Idle workers with nothing queued wait where a caller's thread can borrow them.
+void PoolEngine::park_idle_workers() {
+  if (!queue_.empty()) return;
+  std::vector<Worker*> idle;
+  for (auto& w : workers_)
+    if (w.with_io && w.state == Worker::State::idle) idle.push_back(&w);
+  if (idle.empty()) return;
+  for (Worker* w : idle) {
+    w->with_io = false;
+    set_watched(*w, Worker::out, false);
+    set_watched(*w, Worker::err, false);
+  }
+  std::lock_guard lock(mutex_);
+  for (Worker* w : idle) {
+    w->lent = Worker::Lent::parked;
+    parked_.push_back(w);
+  }
 }
 
 PoolEngine::Worker* PoolEngine::spawn_worker() {
@@ -334,45 +395,19 @@ PoolEngine::Worker* PoolEngine::spawn_worker() {
 #endif
   w.watches = {Watch{&w, WatchRole::control}, Watch{&w, WatchRole::out}, Watch{&w, WatchRole::err},
                Watch{&w, WatchRole::exit}};
-  const int fds[] = {w.process.control_fd(), w.process.stdout_fd(), w.process.stderr_fd(), w.process.pidfd()};
-  for (int i = 0; i < 4; ++i) {
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.ptr = &w.watches[static_cast<std::size_t>(i)];
-    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fds[i], &ev) != 0) {
-      int err = errno;
-      workers_.pop_back();
-      throw std::system_error(err, std::generic_category(), "epoll_ctl worker");
-    }
+  try {
+    for (std::size_t channel = 0; channel < 3; ++channel) set_watched(w, channel, true);
+    arm_exit_watch(w, EPOLL_CTL_ADD);
+  } catch (...) {
+    unwatch_all(w);
+    workers_.pop_back();
+    throw;
   }
   return &w;
 }
 
 bool PoolEngine::start_call(Worker& w, const std::shared_ptr<CallState>& call) {
-  const Call& c = call->call();
-  wire::Request r;
-  r.call_id = call->id();
-  r.module = c.module;
-  r.function = c.function;
-  for (const auto& p : c.search_path) r.search_path.push_back(p.string());
-  for (const auto& [name, value] : c.env_updates) r.env_updates.push_back({name, value});
-  if (c.cwd) r.cwd = c.cwd->string();
-  r.spill_path = spill_->file_path(call->id()).string();
-  r.max_result_bytes = settings_.config.max_result_bytes;
-#ifdef EXECKIT_MUTANT_CAP_ONLY_ON_SPILL
-  r.max_result_bytes = ~std::uint64_t{0};  // mutant (docs/mutants.md): the cap is checked on spilled results only
-#endif
-  r.input_size = c.input.size();
-  UniqueFd memfd;
-  if (c.input.size() > wire::max_inline_input) {
-    memfd = input_memfd(c.input);
-    r.input_in_fd = true;
-  } else {
-    r.inline_input = c.input;
-  }
-  w.err_tail.clear();
-  w.out_tail.clear();
-  if (!send_datagram(w.process.control_fd(), wire::encode(r), memfd.get())) return false;
+  if (!send_request(w, *call)) return false;
   w.state = Worker::State::busy;
   w.call = call;
   return true;
@@ -395,89 +430,25 @@ void PoolEngine::finish_running(Worker& w, Outcome outcome) {
 }
 
 void PoolEngine::on_response(Worker& w) {
-  ssize_t n;
-  do {
-    n = ::recv(w.process.control_fd(), receive_buffer_.data(), receive_buffer_.size(), MSG_DONTWAIT | MSG_TRUNC);
-  } while (n < 0 && errno == EINTR);
-  if (n <= 0) return;  // EOF or nothing yet: the exit watch reports the death
-  if (w.state != Worker::State::busy) {
-    stop_worker(w, std::nullopt);  // a worker that speaks out of turn is not trusted again
-    return;
-  }
-  auto response = static_cast<std::size_t>(n) <= wire::max_message_bytes
-                      ? wire::decode_response(std::span(receive_buffer_.data(), static_cast<std::size_t>(n)))
-                      : std::nullopt;
-  // A worker replies before it restores its state; one that then cannot
-  // restore says so in a notice about the call it answered last, and starts
-  // nothing after it. The call sent meanwhile never ran: not an attempt.
-  const bool retirement_notice = response && response->kind == wire::ResponseKind::not_started &&
-                                 w.last_call_id != 0 && response->call_id == w.last_call_id;
-  if (!response || (response->call_id != w.call->id() && !retirement_notice)) {
-    stop_worker(w, fail<ResultError>(ResultError::Reason::unreadable,
-                                     "worker " + w.id + " sent a malformed response; it was killed"));
-    return;
-  }
-  if (response->kind == wire::ResponseKind::not_started) {
-    auto call = std::move(w.call);
-    stop_worker(w, std::nullopt);
-    queue_.push_front(std::move(call));
-    return;
-  }
-  drain_output(w, w.process.stderr_fd(), true);
-
-  const auto& m = response->metrics;
-  ExecutionMetrics metrics{m.peak_rss_kib,
-                           m.user_time_us,
-                           m.system_time_us,
-                           m.started_at_ns,
-                           m.finished_at_ns,
-                           m.finished_at_ns - m.started_at_ns,
-                           w.process.pid(),
-                           w.id,
-                           settings_.config.node_id};
-  const auto call_id = w.call->id();
-  w.last_call_id = call_id;
-  std::optional<Outcome> outcome;
-  switch (response->kind) {
-    case wire::ResponseKind::ok:
-      if (response->location == wire::ResultLocation::inline_bytes) {
-        auto owned = std::make_shared<const std::vector<std::byte>>(std::move(response->inline_result));
-        std::span<const std::byte> bytes(*owned);
-        outcome.emplace(Result(std::move(owned), bytes, std::move(metrics)));
-      } else if (response->result_size > settings_.config.max_result_bytes) {
-        spill_->remove(call_id);
-        outcome = fail<ResultError>(ResultError::Reason::too_large, "worker reported a result above the cap");
-      } else {
-        try {
-          auto mapping = std::make_shared<Mapping>(
-              take_spill_file(spill_->dir_fd(), spill_->file_name(call_id), response->result_size));
-          auto bytes = mapping->bytes();
-          outcome.emplace(Result(std::move(mapping), bytes, std::move(metrics)));
-        } catch (const SpillError& e) {
-          outcome = Outcome::failure(e);
-        } catch (const std::exception& e) {
-          spill_->remove(call_id);
-          outcome = fail<ResultError>(ResultError::Reason::unreadable, std::string("result unreadable: ") + e.what());
-        }
-      }
-      break;
-    case wire::ResponseKind::task_error:
-      outcome = fail<TaskError>(response->error_type, response->error_message, w.err_tail.tail(), std::move(metrics));
-      break;
-    case wire::ResponseKind::result_error:
-      spill_->remove(call_id);
-      outcome = fail<ResultError>(response->result_error_reason == wire::ResultErrorReason::too_large
-                                      ? ResultError::Reason::too_large
-                                      : ResultError::Reason::write_failed,
-                                  response->error_message);
-      break;
-    case wire::ResponseKind::not_started:
+  auto reply = read_reply(w, w.state == Worker::State::busy);
+  if (!reply) return;  // end of file or nothing yet: the exit watch reports the death
+  switch (reply->kind) {
+    case Reply::Kind::out_of_turn:
+      stop_worker(w, std::nullopt);  // a worker that speaks out of turn is not trusted again
+      return;
+    case Reply::Kind::malformed:
+      stop_worker(w, std::move(reply->outcome));
+      return;
+    case Reply::Kind::not_started: {
+      auto call = std::move(w.call);
+      stop_worker(w, std::nullopt);
+      queue_.push_front(std::move(call));
+      return;
+    }
+    case Reply::Kind::finished:
       break;
   }
-#ifdef EXECKIT_MUTANT_NO_WORKER_REUSE
-  response->retire = true;  // mutant (docs/mutants.md): every worker serves one call only
-#endif
-  if (response->retire) {
+  if (reply->retire) {
     // State the worker could not restore must not reach the next call (ISO-5, ISO-8).
     w.process.kill_all();
     w.state = Worker::State::dying;
@@ -485,16 +456,20 @@ void PoolEngine::on_response(Worker& w) {
     w.state = Worker::State::idle;
     w.idle_since = Clock::now();
   }
-  finish_running(w, std::move(*outcome));
+  finish_running(w, std::move(*reply->outcome));
 }
 
 void PoolEngine::on_worker_exit(Worker& w) {
   if (w.state == Worker::State::busy) on_response(w);  // a reply may precede the death
   auto exit = w.process.try_reap();
-  if (!exit) return;
+  if (!exit) {
+    arm_exit_watch(w, EPOLL_CTL_MOD);
+    return;
+  }
   w.reaped = true;
-  if (w.state == Worker::State::busy) drain_output(w, w.process.stderr_fd(), true);
+  if (w.state == Worker::State::busy) drain_output(w, true);
   w.state = Worker::State::dying;
+  unwatch_all(w);
   w.process.close_channels();
   if (!w.call) return;
 #ifdef EXECKIT_MUTANT_SPILL_KEPT_ON_KILL
@@ -508,7 +483,7 @@ void PoolEngine::on_worker_exit(Worker& w) {
 #ifdef EXECKIT_MUTANT_POOL_DIES_ON_CRASH
     // mutant (docs/mutants.md): one crash breaks the pool; every running call fails with it
     for (auto& other : workers_)
-      if (&other != &w && other.state == Worker::State::busy)
+      if (&other != &w && other.with_io && other.state == Worker::State::busy)
         stop_worker(other, fail<WorkerCrashed>(exit->term_signal, exit->exit_status, "another worker crashed"));
 #endif
   }
@@ -520,8 +495,10 @@ void PoolEngine::close_all() {
     queue_.pop_front();
     call->finish(fail<BackendClosed>("backend shut down before call " + std::to_string(call->id()) + " started"));
   }
+  while (unpark_one() != nullptr) {
+  }
   for (auto& w : workers_)
-    if (w.state != Worker::State::dying)
+    if (w.with_io && w.state != Worker::State::dying)
       stop_worker(w, w.state == Worker::State::busy
                          ? std::optional<Outcome>(fail<BackendClosed>("backend shut down while call " +
                                                                       std::to_string(w.call->id()) + " was running"))

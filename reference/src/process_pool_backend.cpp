@@ -89,7 +89,7 @@ class ProcessPoolBackend::Impl {
     auto sink = [promise](const std::shared_ptr<CallState>&, Outcome outcome) { promise->set_value(std::move(outcome)); };
     auto state = std::make_shared<CallState>(next_call_id_++, call, deadline, std::move(sink), engine_);
     hooks_->fire_submit(state->call());
-    if (!engine_->enqueue(state)) state->finish(closed_error());
+    if (!engine_->run_on_caller_thread(state) && !engine_->enqueue(state)) state->finish(closed_error());
     Outcome outcome = future.get();
     hooks_->fire_complete(state->call(), metrics_of(outcome), outcome.error());
     return std::move(outcome).value();
