@@ -21,7 +21,7 @@ conformance::BackendUnderTest backend_under_test(const std::string& name, const 
   can.has_named_spill_files = true;
   can.supports_lifecycle_hooks = true;
   can.supports_worker_reuse = true;
-  can.documented_task_fds = 1;
+  can.documented_task_fds = 2;
   return backend;
 }
 

@@ -18,7 +18,7 @@ execkit::conformance::BackendUnderTest process_pool() {
   can.has_named_spill_files = true;
   can.supports_lifecycle_hooks = true;
   can.supports_worker_reuse = true;
-  can.documented_task_fds = 1;  // fd 3, the worker's control channel
+  can.documented_task_fds = 2;  // fd 3, the worker's control channel; fd 4, its own /proc/self/status (read-only)
   return backend;
 }
 

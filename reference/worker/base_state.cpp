@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <memory>
+#include <stdexcept>
+#include <string_view>
 #include <system_error>
 
 extern char** environ;
@@ -18,17 +20,6 @@ namespace {
 }
 
 }  // namespace
-
-Credentials current_credentials() {
-  Credentials c;
-  if (::getresuid(&c.real_uid, &c.effective_uid, &c.saved_uid) != 0) throw_errno("getresuid");
-  if (::getresgid(&c.real_gid, &c.effective_gid, &c.saved_gid) != 0) throw_errno("getresgid");
-  const int count = ::getgroups(0, nullptr);
-  if (count < 0) throw_errno("getgroups");
-  c.groups.resize(static_cast<std::size_t>(count));
-  if (count > 0 && ::getgroups(count, c.groups.data()) < 0) throw_errno("getgroups");
-  return c;
-}
 
 FileIdentity identify_fd(int fd) noexcept {
   struct stat st {};
@@ -75,10 +66,15 @@ const char* rlimit_name(int resource) noexcept {
   }
 }
 
-BaseState capture_base_state() {
+BaseState capture_base_state(int control_fd, ProcStatusReader& status) {
   BaseState base;
-  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry)
-    base.environment.emplace_back(*entry);
+  // A name-less entry cannot be set again, so it is not part of the base:
+  // the first restore drops it and every call sees the same block.
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+    const std::string_view text(*entry);
+    const auto equals = text.find('=');
+    if (equals != std::string_view::npos && equals != 0) base.environment.emplace_back(text);
+  }
   std::unique_ptr<char, decltype(&std::free)> cwd(::getcwd(nullptr, 0), &std::free);
   if (!cwd) throw_errno("getcwd");
   base.cwd = cwd.get();
@@ -87,8 +83,11 @@ BaseState capture_base_state() {
   for (int resource = 0; resource < RLIM_NLIMITS; ++resource) {
     if (::getrlimit(resource, &base.limits[resource]) != 0) throw_errno("getrlimit");
   }
-  base.credentials = current_credentials();
+  const auto now = status.read();
+  if (!now) throw std::runtime_error("cannot read /proc/self/status");
+  base.credentials = now->credentials;
   for (int fd = 0; fd < 3; ++fd) base.standard_fds[fd] = identify_fd(fd);
+  base.control_channel = identify_fd(control_fd);
   return base;
 }
 

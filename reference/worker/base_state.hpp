@@ -9,14 +9,9 @@
 #include <string>
 #include <vector>
 
-namespace execkit::worker {
+#include "proc_status.hpp"
 
-struct Credentials {
-  uid_t real_uid = 0, effective_uid = 0, saved_uid = 0;
-  gid_t real_gid = 0, effective_gid = 0, saved_gid = 0;
-  std::vector<gid_t> groups;
-  friend bool operator==(const Credentials&, const Credentials&) = default;
-};
+namespace execkit::worker {
 
 struct FileIdentity {
   dev_t device = 0;
@@ -31,15 +26,16 @@ struct BaseState {
   std::string cwd;
   mode_t umask = 0;
   std::array<rlimit, RLIM_NLIMITS> limits{};
-  Credentials credentials;
+  // User and group ids and supplementary groups, as /proc/self/status shows them.
+  std::string credentials;
   // What fds 0, 1 and 2 refer to.
   std::array<FileIdentity, 3> standard_fds{};
+  FileIdentity control_channel;
 };
 
 // Throws std::system_error when a part of the state cannot be read.
-BaseState capture_base_state();
+BaseState capture_base_state(int control_fd, ProcStatusReader& status);
 
-Credentials current_credentials();
 FileIdentity identify_fd(int fd) noexcept;
 const char* rlimit_name(int resource) noexcept;
 

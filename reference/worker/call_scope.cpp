@@ -68,32 +68,32 @@ void restore_limits(const BaseState& base, std::vector<std::string>& retire_reas
   }
 }
 
-bool credentials_changed(const Credentials& base) {
-  try {
-    return current_credentials() != base;
-  } catch (const std::exception&) {
-    return true;
-  }
+// True if environ holds exactly `environment`, in that order: most calls
+// leave it alone, and rebuilding it costs an allocation per entry.
+bool environment_is(const std::vector<std::string>& environment) {
+  std::size_t i = 0;
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry, ++i)
+    if (i == environment.size() || environment[i] != *entry) return false;
+  return i == environment.size();
 }
 
 }  // namespace
 
 void restore_environment(const std::vector<std::string>& environment) {
+  if (environment_is(environment)) return;
 #ifdef EXECKIT_MUTANT_ENV_RESTORE_KEEPS_ADDED
   if (false)  // mutant (docs/mutants.md): the base values come back, but names a task added stay
 #endif
   ::clearenv();
   for (const auto& entry : environment) {
     const auto equals = entry.find('=');
-    // A name-less entry cannot be set again; capture_base_state's caller
-    // restores once at start-up so every call sees the same block.
-    if (equals == std::string::npos || equals == 0) continue;
+    if (equals == std::string::npos || equals == 0) continue;  // capture_base_state drops these
     ::setenv(entry.substr(0, equals).c_str(), entry.c_str() + equals + 1, 1);
   }
 }
 
-CallScope::CallScope(const BaseState& base, int control_fd) noexcept
-    : base_(base), control_fd_(control_fd), control_identity_(identify_fd(control_fd)) {}
+CallScope::CallScope(const BaseState& base, ProcStatusReader& status, int control_fd) noexcept
+    : base_(base), status_(status), control_fd_(control_fd) {}
 
 CallScope::~CallScope() {
   if (!restored_) restore();
@@ -118,7 +118,7 @@ std::optional<SetupFailure> CallScope::apply(const wire::Request& request) {
   return std::nullopt;
 }
 
-bool CallScope::control_channel_intact() const noexcept { return identify_fd(control_fd_) == control_identity_; }
+bool CallScope::control_channel_intact() const noexcept { return identify_fd(control_fd_) == base_.control_channel; }
 
 RestoreReport CallScope::restore() {
   restored_ = true;
@@ -136,13 +136,13 @@ RestoreReport CallScope::restore() {
 #endif
   ::umask(base_.umask);
   disarm_interval_timers();
-  const auto status = read_proc_status();
+  const auto status = status_.read();
 #ifdef EXECKIT_MUTANT_SIGNALS_NOT_RESET
   if (false)  // mutant (docs/mutants.md): a task's signal dispositions and mask stay for the next call
 #endif
   reset_signals(status);
   restore_limits(base_, reasons);
-  if (credentials_changed(base_.credentials)) reasons.emplace_back("credentials changed");
+  if (!status || status->credentials != base_.credentials) reasons.emplace_back("credentials changed");
 #ifndef EXECKIT_MUTANT_LEFTOVERS_IGNORED  // mutant (docs/mutants.md): leftover children and threads go unnoticed
   if (children_still_running()) reasons.emplace_back("task left child processes running");
   if (!status || status->threads > 1) reasons.emplace_back("task left threads running");

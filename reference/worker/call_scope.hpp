@@ -24,7 +24,7 @@ struct RestoreReport {
 
 class CallScope {
  public:
-  CallScope(const BaseState& base, int control_fd) noexcept;
+  CallScope(const BaseState& base, ProcStatusReader& status, int control_fd) noexcept;
   CallScope(const CallScope&) = delete;
   CallScope& operator=(const CallScope&) = delete;
   // Restores the base state if restore() was not called.
@@ -38,8 +38,8 @@ class CallScope {
 
  private:
   const BaseState& base_;
+  ProcStatusReader& status_;
   int control_fd_;
-  FileIdentity control_identity_;
   bool restored_ = false;
 };
 

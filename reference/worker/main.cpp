@@ -94,7 +94,8 @@ void prepare_process(const execkit::worker::WorkerArguments& args) {
 
 [[noreturn]] void serve(const execkit::worker::ControlChannel& channel) {
   using namespace execkit::worker;
-  const BaseState base = capture_base_state();
+  ProcStatusReader status;
+  const BaseState base = capture_base_state(channel.fd(), status);
   // Every call, the first included, sees exactly what later restores produce.
   restore_environment(base.environment);
   ModuleCache modules;
@@ -104,7 +105,7 @@ void prepare_process(const execkit::worker::WorkerArguments& args) {
     if (auto* violation = std::get_if<ProtocolViolation>(&received)) die(violation->message.c_str());
     auto& message = std::get<RequestMessage>(received);
     if (message.request.kind == execkit::wire::RequestKind::exit) ::_exit(0);
-    CallScope scope(base, channel.fd());
+    CallScope scope(base, status, channel.fd());
     const auto response = run_call(std::move(message), scope, modules);
     if (!scope.control_channel_intact()) die("the task closed or replaced the control socket");
     // Reply first, restore after: the restore is off the call's latency.

@@ -21,22 +21,31 @@ bool parse_field(std::string_view line, std::string_view key, int base, T& out) 
 
 }  // namespace
 
-std::optional<ProcStatus> read_proc_status() {
-  int fd = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
+ProcStatusReader::ProcStatusReader() : fd_(::open("/proc/self/status", O_RDONLY | O_CLOEXEC)) {}
+
+ProcStatusReader::~ProcStatusReader() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::optional<ProcStatus> ProcStatusReader::read() {
+  if (auto status = read_once()) return status;
+  // The task closed or replaced our fd: whatever holds that number now is
+  // a leftover of the task, not ours to close.
+  fd_ = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  return read_once();
+}
+
+std::optional<ProcStatus> ProcStatusReader::read_once() {
+  if (fd_ < 0) return std::nullopt;
   std::array<char, 8192> buf;
-  std::size_t size = 0;
-  while (size < buf.size()) {
-    ssize_t n = ::read(fd, buf.data() + size, buf.size() - size);
-    if (n <= 0) break;
-    size += static_cast<std::size_t>(n);
-  }
-  ::close(fd);
+  // A seq_file is generated anew when read from offset 0.
+  const ssize_t n = ::pread(fd_, buf.data(), buf.size(), 0);
+  if (n <= 0 || static_cast<std::size_t>(n) == buf.size()) return std::nullopt;
 
   ProcStatus status;
   int found = 0;
   std::uint64_t thread_pending = 0, shared_pending = 0;
-  std::string_view text(buf.data(), size);
+  std::string_view text(buf.data(), static_cast<std::size_t>(n));
   while (!text.empty()) {
     auto eol = text.find('\n');
     auto line = text.substr(0, eol);
@@ -47,8 +56,12 @@ std::optional<ProcStatus> read_proc_status() {
     found += parse_field(line, "SigBlk:", 16, status.blocked);
     found += parse_field(line, "SigIgn:", 16, status.ignored);
     found += parse_field(line, "SigCgt:", 16, status.caught);
+    if (line.starts_with("Uid:") || line.starts_with("Gid:") || line.starts_with("Groups:")) {
+      status.credentials.append(line).push_back('\n');
+      ++found;
+    }
   }
-  if (found != 6) return std::nullopt;
+  if (found != 9) return std::nullopt;
   status.pending = thread_pending | shared_pending;
   return status;
 }

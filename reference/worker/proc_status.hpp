@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 
 namespace execkit::worker {
 
@@ -14,9 +15,27 @@ struct ProcStatus {
   std::uint64_t ignored = 0;
   std::uint64_t caught = 0;
   std::uint64_t pending = 0;  // thread-directed and process-wide
+  // The Uid:, Gid: and Groups: lines as the kernel prints them.
+  std::string credentials;
 };
 
-// nullopt if /proc/self/status cannot be read or parsed.
-std::optional<ProcStatus> read_proc_status();
+// Reads /proc/self/status through an fd kept open for the worker's life:
+// one pread per call instead of open, read, read, close (6.5 us instead of
+// 11.3 us measured here). The fd is one the task sees (documented, ENV-7);
+// a task that closes or replaces it only costs a reopen.
+class ProcStatusReader {
+ public:
+  ProcStatusReader();
+  ProcStatusReader(const ProcStatusReader&) = delete;
+  ProcStatusReader& operator=(const ProcStatusReader&) = delete;
+  ~ProcStatusReader();
+
+  // nullopt if /proc/self/status cannot be read or parsed.
+  std::optional<ProcStatus> read();
+
+ private:
+  std::optional<ProcStatus> read_once();
+  int fd_ = -1;
+};
 
 }  // namespace execkit::worker
