@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <system_error>
+#include <span>
 #include <vector>
 
 #include "unique_fd.hpp"
@@ -14,17 +15,16 @@ namespace execkit::worker {
 namespace {
 
 struct Datagram {
-  std::vector<std::byte> bytes;
+  std::span<const std::byte> bytes;
   UniqueFd attached_fd;
   bool truncated = false;
 };
 
 // nullopt on end of stream.
-std::optional<Datagram> receive_datagram(int fd) {
+std::optional<Datagram> receive_datagram(int fd, std::span<std::byte> buffer) {
   Datagram datagram;
-  datagram.bytes.resize(wire::max_message_bytes);
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  iovec iov{datagram.bytes.data(), datagram.bytes.size()};
+  iovec iov{buffer.data(), buffer.size()};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
@@ -51,7 +51,7 @@ std::optional<Datagram> receive_datagram(int fd) {
   }
   if (received == 0 && !datagram.attached_fd) return std::nullopt;
   datagram.truncated = datagram.truncated || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0;
-  datagram.bytes.resize(static_cast<std::size_t>(received));
+  datagram.bytes = buffer.first(static_cast<std::size_t>(received));
   return datagram;
 }
 
@@ -74,8 +74,8 @@ std::variant<Mapping, ProtocolViolation> map_input(UniqueFd fd, std::uint64_t in
 
 }  // namespace
 
-std::variant<RequestMessage, ChannelClosed, ProtocolViolation> ControlChannel::receive() const {
-  auto datagram = receive_datagram(fd_);
+std::variant<RequestMessage, ChannelClosed, ProtocolViolation> ControlChannel::receive() {
+  auto datagram = receive_datagram(fd_, buffer_);
   if (!datagram) return ChannelClosed{};
   if (datagram->truncated) return ProtocolViolation{"truncated datagram or more than one attached fd"};
   auto request = wire::decode_request(datagram->bytes);

@@ -86,13 +86,13 @@ void prepare_process(const execkit::worker::WorkerArguments& args) {
 
 // A retiring worker runs nothing more: it waits until the caller kills it
 // (with whatever the task left behind) or closes the channel.
-[[noreturn]] void await_end_of_service(const execkit::worker::ControlChannel& channel) {
+[[noreturn]] void await_end_of_service(execkit::worker::ControlChannel& channel) {
   for (;;) {
     if (std::holds_alternative<execkit::worker::ChannelClosed>(channel.receive())) ::_exit(0);
   }
 }
 
-[[noreturn]] void serve(const execkit::worker::ControlChannel& channel) {
+[[noreturn]] void serve(execkit::worker::ControlChannel& channel) {
   using namespace execkit::worker;
   ProcStatusReader status;
   const BaseState base = capture_base_state(channel.fd(), status);
@@ -136,7 +136,8 @@ int main(int argc, char** argv) {
   const auto& args = std::get<execkit::worker::WorkerArguments>(parsed);
   prepare_process(args);
   try {
-    serve(execkit::worker::ControlChannel(args.control_fd));
+    execkit::worker::ControlChannel channel(args.control_fd);
+    serve(channel);
   } catch (const std::exception& e) {
     die(e.what());
   }
