@@ -10,9 +10,11 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <chrono>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <string>
 #include <thread>
 
@@ -84,19 +86,48 @@ TEST(WorkerProcess, MissingExecutableIsAnErrorNamingIt) {
   }
 }
 
+// fd number -> what it refers to, for process `pid`.
+std::map<int, std::string> open_fds(pid_t pid) {
+  std::map<int, std::string> fds;
+  const std::string fd_dir = "/proc/" + std::to_string(pid) + "/fd";
+  DIR* dir = ::opendir(fd_dir.c_str());
+  if (dir == nullptr) return fds;
+  while (const dirent* e = ::readdir(dir)) {
+    if (e->d_name[0] == '.') continue;
+    std::array<char, 4096> target{};
+    const auto n = ::readlinkat(::dirfd(dir), e->d_name, target.data(), target.size() - 1);
+    fds[std::stoi(e->d_name)] = n > 0 ? std::string(target.data(), static_cast<std::size_t>(n)) : "?";
+  }
+  ::closedir(dir);
+  return fds;
+}
+
+std::string fd_target(int fd) {
+  std::array<char, 4096> target{};
+  const auto n = ::readlink(("/proc/self/fd/" + std::to_string(fd)).c_str(), target.data(), target.size() - 1);
+  return n > 0 ? std::string(target.data(), static_cast<std::size_t>(n)) : "?";
+}
+
 TEST(WorkerProcess, ChildSeesOnlyItsOwnFds) {
   // A non-CLOEXEC fd of the caller must not reach the worker (ENV-7).
   int leaked[2];
   ASSERT_EQ(::pipe(leaked), 0);
   auto w = WorkerProcess::spawn(options());
-  const std::string fd_dir = "/proc/" + std::to_string(w.pid()) + "/fd";
-  // The worker is parked in recvmsg; its fd table is stable.
-  int count = 0;
-  DIR* dir = ::opendir(fd_dir.c_str());
-  ASSERT_NE(dir, nullptr);
-  while (const dirent* e = ::readdir(dir)) count += e->d_name[0] != '.';
-  ::closedir(dir);
-  EXPECT_EQ(count, 4) << "expected exactly fds 0..3 in the worker";
+  // Serving, the worker holds fds 0-3 and its own /proc/<pid>/status (fd 4,
+  // opened last before it waits for a request).
+  const std::string own_status = "/proc/" + std::to_string(w.pid()) + "/status";
+  std::map<int, std::string> fds;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while ((fds = open_fds(w.pid())).count(4) == 0 || fds.at(4) != own_status) {
+    ASSERT_LT(std::chrono::steady_clock::now(), give_up) << "the worker never opened its status fd";
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  std::string listing;
+  for (const auto& [fd, target] : fds) listing += std::to_string(fd) + " " + target + "\n";
+  EXPECT_EQ(fds.size(), 5u) << "expected exactly fds 0..4 in the worker:\n" << listing;
+  for (int fd : leaked) {
+    for (const auto& [number, target] : fds) EXPECT_NE(target, fd_target(fd)) << "the caller's pipe reached fd " << number;
+  }
   ::close(leaked[0]);
   ::close(leaked[1]);
 }
