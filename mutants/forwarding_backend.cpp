@@ -2,28 +2,6 @@
 
 namespace execkit::mutants {
 
-Outcome outcome_of(const std::function<Result()>& body) {
-  try {
-    return Outcome(body());
-  } catch (const TaskError& e) {
-    return Outcome::failure(e);
-  } catch (const TimeoutError& e) {
-    return Outcome::failure(e);
-  } catch (const CancelledError& e) {
-    return Outcome::failure(e);
-  } catch (const WorkerCrashed& e) {
-    return Outcome::failure(e);
-  } catch (const ResultError& e) {
-    return Outcome::failure(e);
-  } catch (const SpillError& e) {
-    return Outcome::failure(e);
-  } catch (const BackendClosed& e) {
-    return Outcome::failure(e);
-  } catch (const ConfigError& e) {
-    return Outcome::failure(e);
-  }
-}
-
 Result with_metrics(const Result& original, ExecutionMetrics metrics) {
   auto kept = std::make_shared<const Result>(original);
   const auto bytes = kept->bytes();

@@ -51,9 +51,6 @@ class OutcomeAdjustingBackend : public ForwardingBackend {
   std::shared_ptr<const Adjust> adjust_;
 };
 
-// Runs `body`; its Result, or the execkit::Error it threw, as an Outcome.
-Outcome outcome_of(const std::function<Result()>& body);
-
 // A Result that shows `bytes` with other metrics, keeping `original` (and so
 // the memory behind its bytes) alive.
 Result with_metrics(const Result& original, ExecutionMetrics metrics);

@@ -65,28 +65,6 @@ bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds tim
   return true;
 }
 
-Outcome capture_outcome(const std::function<Result()>& body) {
-  try {
-    return Outcome(body());
-  } catch (const TaskError& e) {
-    return Outcome::failure(e);
-  } catch (const TimeoutError& e) {
-    return Outcome::failure(e);
-  } catch (const CancelledError& e) {
-    return Outcome::failure(e);
-  } catch (const WorkerCrashed& e) {
-    return Outcome::failure(e);
-  } catch (const ResultError& e) {
-    return Outcome::failure(e);
-  } catch (const SpillError& e) {
-    return Outcome::failure(e);
-  } catch (const BackendClosed& e) {
-    return Outcome::failure(e);
-  } catch (const ConfigError& e) {
-    return Outcome::failure(e);
-  }
-}
-
 std::string describe(const Outcome& outcome) {
   if (outcome.ok()) return "ok (" + std::to_string(outcome.value().bytes().size()) + " bytes)";
   return std::string(to_string(outcome.error()->kind())) + " error: " + outcome.error()->what();
@@ -228,7 +206,7 @@ Deadline ConformanceFixture::call_deadline() const { return Deadline::after(stat
 Outcome ConformanceFixture::run(ExecutorBackend& backend, const Call& call) { return run(backend, call, call_deadline()); }
 
 Outcome ConformanceFixture::run(ExecutorBackend& backend, const Call& call, Deadline deadline) {
-  return capture_outcome([&] { return backend.execute(call, deadline); });
+  return outcome_of([&] { return backend.execute(call, deadline); });
 }
 
 std::string ConformanceFixture::run_text(ExecutorBackend& backend, const Call& call) {

@@ -163,7 +163,7 @@ milliseconds respawn_time(ExecutorBackend& backend, const Call& crash, const Cal
                           milliseconds deadline) {
   const auto start = steady_clock::now();
   for (int i = 0; i < rounds; ++i) {
-    capture_outcome([&] { return backend.execute(crash, Deadline::after(deadline)); });
+    outcome_of([&] { return backend.execute(crash, Deadline::after(deadline)); });
     backend.execute(probe, Deadline::after(deadline));
   }
   return std::chrono::duration_cast<milliseconds>(steady_clock::now() - start) / rounds;

@@ -115,7 +115,7 @@ Deadline Harness::deadline() const { return Deadline::after(context_.bounds.call
 
 Outcome Harness::run(const Call& call, Deadline deadline) {
   ++calls_;
-  auto outcome = capture_outcome([&] { return backend_->execute(call, deadline); });
+  auto outcome = outcome_of([&] { return backend_->execute(call, deadline); });
   ++outcomes_[kind_of(outcome)];
   return outcome;
 }

@@ -114,7 +114,7 @@ std::optional<std::string> spill_refusal(const BackendUnderTest& backend_under_t
   } catch (const SpillError& e) {
     return std::string(e.what());
   }
-  const auto outcome = capture_outcome([&] { return backend->execute(spilling_call, deadline); });
+  const auto outcome = outcome_of([&] { return backend->execute(spilling_call, deadline); });
   backend->shutdown(true);
   if (const auto* error = outcome.error_as<SpillError>()) return std::string(error->what());
   accepted = describe(outcome);

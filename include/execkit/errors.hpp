@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -29,6 +30,8 @@ class Error : public std::runtime_error {
   ErrorKind kind() const noexcept { return kind_; }
   // Throws *this as its most-derived type.
   [[noreturn]] virtual void raise() const = 0;
+  // A copy of *this as its most-derived type.
+  virtual std::shared_ptr<const Error> clone() const = 0;
 
  protected:
   Error(ErrorKind kind, const std::string& what) : std::runtime_error(what), kind_(kind) {}
@@ -47,6 +50,7 @@ class TaskError final : public Error {
   const std::string& stderr_tail() const noexcept { return stderr_tail_; }
   const ExecutionMetrics& metrics() const noexcept { return metrics_; }
   [[noreturn]] void raise() const override { throw *this; }
+  std::shared_ptr<const Error> clone() const override { return std::make_shared<TaskError>(*this); }
 
  private:
   std::string type_, message_, stderr_tail_;
@@ -57,12 +61,14 @@ class TimeoutError final : public Error {
  public:
   explicit TimeoutError(const std::string& what) : Error(ErrorKind::timeout, what) {}
   [[noreturn]] void raise() const override { throw *this; }
+  std::shared_ptr<const Error> clone() const override { return std::make_shared<TimeoutError>(*this); }
 };
 
 class CancelledError final : public Error {
  public:
   explicit CancelledError(const std::string& what) : Error(ErrorKind::cancelled, what) {}
   [[noreturn]] void raise() const override { throw *this; }
+  std::shared_ptr<const Error> clone() const override { return std::make_shared<CancelledError>(*this); }
 };
 
 class WorkerCrashed final : public Error {
@@ -74,6 +80,7 @@ class WorkerCrashed final : public Error {
   std::optional<int> exit_status() const noexcept { return exit_status_; }
   const std::string& stderr_tail() const noexcept { return stderr_tail_; }
   [[noreturn]] void raise() const override { throw *this; }
+  std::shared_ptr<const Error> clone() const override { return std::make_shared<WorkerCrashed>(*this); }
 
  private:
   std::optional<int> term_signal_, exit_status_;
@@ -86,6 +93,7 @@ class ResultError final : public Error {
   ResultError(Reason reason, const std::string& what) : Error(ErrorKind::result, what), reason_(reason) {}
   Reason reason() const noexcept { return reason_; }
   [[noreturn]] void raise() const override { throw *this; }
+  std::shared_ptr<const Error> clone() const override { return std::make_shared<ResultError>(*this); }
 
  private:
   Reason reason_;
@@ -95,12 +103,14 @@ class SpillError final : public Error {
  public:
   explicit SpillError(const std::string& what) : Error(ErrorKind::spill, what) {}
   [[noreturn]] void raise() const override { throw *this; }
+  std::shared_ptr<const Error> clone() const override { return std::make_shared<SpillError>(*this); }
 };
 
 class BackendClosed final : public Error {
  public:
   explicit BackendClosed(const std::string& what) : Error(ErrorKind::backend_closed, what) {}
   [[noreturn]] void raise() const override { throw *this; }
+  std::shared_ptr<const Error> clone() const override { return std::make_shared<BackendClosed>(*this); }
 };
 
 class ConfigError final : public Error {
@@ -110,6 +120,7 @@ class ConfigError final : public Error {
   const std::string& setting() const noexcept { return setting_; }
   const std::string& value() const noexcept { return value_; }
   [[noreturn]] void raise() const override { throw *this; }
+  std::shared_ptr<const Error> clone() const override { return std::make_shared<ConfigError>(*this); }
 
  private:
   std::string setting_, value_;

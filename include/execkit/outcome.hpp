@@ -41,4 +41,15 @@ class Outcome {
   std::shared_ptr<const Error> error_;
 };
 
+// Runs a blocking call (e.g. a backend's execute) and captures how it ended:
+// its Result, or the execkit::Error it threw. Other exceptions propagate.
+template <class BlockingCall>
+Outcome outcome_of(BlockingCall&& blocking_call) {
+  try {
+    return Outcome(std::forward<BlockingCall>(blocking_call)());
+  } catch (const Error& e) {
+    return Outcome(e.clone());
+  }
+}
+
 }  // namespace execkit

@@ -1,11 +1,15 @@
 #include "execkit/errors.hpp"
 
+#include <stdexcept>
+
 #include <csignal>
 #include <set>
 #include <string>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include "execkit/outcome.hpp"
 
 namespace execkit {
 namespace {
@@ -134,6 +138,36 @@ TEST(ConfigError, RaiseThrowsTheMostDerivedType) {
   const ConfigError error("S", "v", "why");
   const Error& as_base = error;
   EXPECT_THROW(as_base.raise(), ConfigError);
+}
+
+// outcome_of keeps each error's most-derived type and its fields (through
+// Error::clone), and lets anything that is not an execkit::Error through.
+template <class E>
+void expect_captured_as_itself(const E& error) {
+  const Outcome outcome = outcome_of([&]() -> Result { throw error; });
+  ASSERT_FALSE(outcome.ok());
+  const E* captured = outcome.error_as<E>();
+  ASSERT_NE(captured, nullptr) << to_string(error.kind());
+  EXPECT_EQ(captured->kind(), error.kind());
+  EXPECT_STREQ(captured->what(), error.what());
+}
+
+TEST(OutcomeOf, EveryErrorKeepsItsTypeAndText) {
+  expect_captured_as_itself(TaskError("ValueError", "bad value", "tail", {}));
+  expect_captured_as_itself(TimeoutError("late"));
+  expect_captured_as_itself(CancelledError("cancelled"));
+  expect_captured_as_itself(WorkerCrashed(SIGKILL, std::nullopt, "tail"));
+  expect_captured_as_itself(ResultError(ResultError::Reason::too_large, "too big"));
+  expect_captured_as_itself(SpillError("symlink"));
+  expect_captured_as_itself(BackendClosed("closed"));
+  expect_captured_as_itself(ConfigError("EXECKIT_MAX_WORKERS", "x", "not a number"));
+  const Outcome crashed = outcome_of([]() -> Result { throw WorkerCrashed(std::nullopt, 3, "gone"); });
+  EXPECT_EQ(crashed.error_as<WorkerCrashed>()->exit_status(), 3);
+  EXPECT_EQ(crashed.error_as<WorkerCrashed>()->stderr_tail(), "gone");
+}
+
+TEST(OutcomeOf, OtherExceptionsPropagate) {
+  EXPECT_THROW(outcome_of([]() -> Result { throw std::logic_error("not an execkit error"); }), std::logic_error);
 }
 
 }  // namespace

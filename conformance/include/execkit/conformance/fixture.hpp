@@ -28,10 +28,6 @@ namespace execkit::conformance {
 // passes; returns its last value. A wait on a condition, never a fixed sleep.
 bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout);
 
-// Runs `body` and returns its Result, or the execkit::Error it threw as a
-// failed Outcome (other exceptions propagate).
-Outcome capture_outcome(const std::function<Result()>& body);
-
 // Text for an Outcome in failure messages: "ok (N bytes)" or "<kind>: what()".
 std::string describe(const Outcome& outcome);
 
