@@ -3,6 +3,7 @@
 // call with these). Run in the benchmark process; the kernel work is the same
 // as in a worker.
 #include <fcntl.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -48,6 +49,27 @@ void proc_self_status(benchmark::State& state) {
     }
     benchmark::DoNotOptimize(buffer.data());
   }
+}
+
+// What the worker does now: one pread of an fd kept open (ProcStatusReader).
+void proc_self_status_kept_fd(benchmark::State& state) {
+  std::array<char, 8192> buffer;
+  UniqueFd fd(::open("/proc/self/status", O_RDONLY | O_CLOEXEC));
+  for (auto _ : state) benchmark::DoNotOptimize(::pread(fd.get(), buffer.data(), buffer.size(), 0));
+}
+
+// A borrowed worker's control socket leaves the engine's epoll set and comes back.
+void epoll_ctl_del_add(benchmark::State& state) {
+  UniqueFd epoll(::epoll_create1(EPOLL_CLOEXEC));
+  UniqueFd watched(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, watched.get(), &ev);
+  for (auto _ : state) {
+    ::epoll_ctl(epoll.get(), EPOLL_CTL_DEL, watched.get(), nullptr);
+    ::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, watched.get(), &ev);
+  }
+  state.counters["syscalls"] = 2;
 }
 
 // Alternatives the engine could use instead (docs/performance.md).
@@ -173,8 +195,10 @@ void register_anatomy_cases(const BenchContext& context) {
   const std::string module = context.paths.probe_module.string();
   const auto& p = context.profile;
   quick_case("anatomy/getrlimit_all_16", p, all_rlimits);
-  quick_case("anatomy/read_proc_self_status", p, proc_self_status);
-  quick_case("anatomy/realpath_module", p, [module](benchmark::State& s) { realpath_of(s, module); });
+  quick_case("anatomy/pread_kept_proc_self_status", p, proc_self_status_kept_fd);
+  quick_case("anatomy/epoll_ctl_del_add", p, epoll_ctl_del_add);
+  quick_case("anatomy/before/read_proc_self_status", p, proc_self_status);
+  quick_case("anatomy/before/realpath_module", p, [module](benchmark::State& s) { realpath_of(s, module); });
   quick_case("anatomy/stat_module", p, [module](benchmark::State& s) { stat_of(s, module); });
   quick_case("anatomy/fstat", p, fstat_of_stdin);
   quick_case("anatomy/getrusage", p, rusage_self);

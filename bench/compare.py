@@ -289,15 +289,14 @@ def build(table):
 # counted with `perf trace`-style syscall tracing (docs/performance.md);
 # update when the engine or worker changes what a call does.
 ANATOMY_PER_CALL = [
-    ("anatomy/getrlimit_all_16", 1, "worker: restore_limits reads all 16 rlimits"),
-    ("anatomy/read_proc_self_status", 1, "worker: read_proc_status (signals, threads)"),
-    ("anatomy/realpath_module", 1, "worker: module identity (6 readlink)"),
-    ("anatomy/stat_module", 2, "worker: find_module_file + identify"),
-    ("anatomy/fstat", 5, "worker: control fd + fds 0-2 identity"),
+    ("anatomy/getrlimit_all_16", 1, "worker, after the reply: restore_limits reads all 16 rlimits"),
+    ("anatomy/pread_kept_proc_self_status", 1, "worker, after the reply: ProcStatusReader (signals, threads, credentials)"),
+    ("anatomy/fstat", 4, "worker: control fd before the reply; fds 0-2 after it"),
+    ("anatomy/setitimer_x3", 1, "worker, after the reply: disarm_interval_timers"),
+    ("anatomy/waitpid_no_child", 1, "worker, after the reply: children_still_running"),
+    ("anatomy/stat_module", 2, "worker: find_module_file + the identity check"),
     ("anatomy/getrusage", 2, "worker: CallMetrics"),
-    ("anatomy/setitimer_x3", 1, "worker: disarm_interval_timers"),
-    ("anatomy/waitpid_no_child", 1, "worker: children_still_running"),
-    ("anatomy/eventfd_write", 1, "caller: enqueue wakes the I/O thread"),
+    ("anatomy/epoll_ctl_del_add", 1, "caller: borrowing and parking the worker"),
 ]
 
 
