@@ -78,6 +78,13 @@ EXECKIT_TASK(set_umask)(execkit::TaskContext& ctx) {
   ctx.write(previous.str());
 }
 
+// Input: an fd number. Closes it, whatever it is (a task that tidies up
+// more than it opened). Result "ok", or "not open".
+EXECKIT_TASK(close_fd)(execkit::TaskContext& ctx) {
+  const int fd = std::stoi(std::string(input_text(ctx)));
+  ctx.write(::close(fd) == 0 ? "ok" : "not open");
+}
+
 // Input "NAME,value": sets that soft limit (hard unchanged). Result "ok".
 EXECKIT_TASK(set_soft_rlimit)(execkit::TaskContext& ctx) {
   const auto [resource, value] = limit_input(input_text(ctx));

@@ -549,6 +549,19 @@ TEST_F(WorkerTest, UnrestorableStateIsNoticedAfterTheReplyAndNothingRunsAfterIt)
   EXPECT_FALSE(fs::exists(base_.path() / "ran"));
 }
 
+// The worker reads /proc/self/status through fd 4 after every call; a task
+// that closes it must not blind the checks that read depends on.
+TEST_F(WorkerTest, ATaskClosingTheStatusFdDoesNotBlindTheStateChecks) {
+  EXPECT_EQ(run_ok("close_fd", "4"), "ok");
+  EXPECT_EQ(run_ok("echo", "still serving"), "still serving");
+  const auto left_thread = probe_call("leave_thread");
+  EXPECT_EQ(run_ok(left_thread), "ok");
+  const auto notice = worker_.receive();
+  EXPECT_EQ(notice.kind, wire::ResponseKind::not_started);
+  EXPECT_EQ(notice.call_id, left_thread.call_id);
+  EXPECT_NE(notice.retire_reason.find("threads"), std::string::npos) << notice.retire_reason;
+}
+
 TEST_F(WorkerTest, EndOfChannelMakesTheWorkerExitZero) {
   EXPECT_EQ(run_ok("echo", "x"), "x");
   worker_.close_control();
