@@ -90,6 +90,37 @@ class Counts {
   std::map<std::string, long> counts_;
 };
 
+// The call a record of `kind` makes; picks its size and sets its deadline.
+Call call_for(Record& record, std::mt19937_64& random, Deadline& deadline) {
+  switch (record.kind) {
+    case Kind::echo: return probe_call("echo", std::to_string(record.seed));
+    case Kind::large:
+      record.size = std::uniform_int_distribution<std::uint64_t>(32 * 1024 + 1, 4 << 20)(random);
+      return probe_call("write_bytes", std::to_string(record.size) + "," + std::to_string(record.seed % 1000));
+    case Kind::fail: return probe_call("fail", "stress");
+    case Kind::crash: return probe_call("crash_signal", std::to_string(record.seed % 2 ? SIGABRT : SIGKILL));
+    case Kind::exit: return probe_call("exit_code", std::to_string(record.seed % 256));
+    case Kind::timeout:
+      deadline = Deadline::after(std::chrono::milliseconds(5 + record.seed % 100));
+      return probe_call("sleep_ms", "60000");
+    case Kind::cancel_running: return probe_call("sleep_ms", std::to_string(record.seed % 50));
+    case Kind::cancel_queued: return probe_call("echo", "queued");
+  }
+  return {};
+}
+
+// Records how a call ended, and what was wrong with that.
+void note_outcome(Record& record, const Outcome& outcome) {
+  record.outcome = kind_of(outcome);
+  if (++record.completions != 1) record.problem = "completed more than once";
+  if (!allowed(record.kind, record.outcome)) record.problem = "ended with " + conformance::describe(outcome);
+  if (record.kind == Kind::large && outcome.ok()) {
+    const auto bytes = outcome.value().bytes();
+    if (bytes.size() != record.size || first_stream_mismatch(bytes, record.seed % 1000))
+      record.problem = "a large result came back corrupted";
+  }
+}
+
 TEST(FaultInjection, MixedCallsAndExternalKillsCompleteExactlyOnceAndLeaveNothing) {
   const auto duration = seconds_from_env("EXECKIT_STRESS_SECONDS", 60s);
   const char* seed_text = std::getenv("EXECKIT_STRESS_SEED");
@@ -105,6 +136,7 @@ TEST(FaultInjection, MixedCallsAndExternalKillsCompleteExactlyOnceAndLeaveNothin
   constexpr std::size_t max_workers = 4;
   constexpr std::size_t max_in_flight = 12;
 
+  std::mutex records_mutex;
   std::vector<std::shared_ptr<Record>> records;
   std::atomic<long> external_kills{0};
   std::atomic<int> submits{0}, completes{0};
@@ -128,55 +160,63 @@ TEST(FaultInjection, MixedCallsAndExternalKillsCompleteExactlyOnceAndLeaveNothin
       }
     });
 
-    std::mt19937_64 random(seed);
     const auto until = std::chrono::steady_clock::now() + duration;
+    // Threads blocked in execute(), which run their calls on a borrowed
+    // worker whenever one is idle: the killer hits those too.
+    std::vector<std::thread> blocking_callers;
+    for (std::uint64_t caller = 1; caller <= 2; ++caller) {
+      blocking_callers.emplace_back([&, random = std::mt19937_64(seed ^ caller)]() mutable {
+        constexpr Kind blocking_kinds[] = {Kind::echo, Kind::echo, Kind::large, Kind::fail, Kind::crash, Kind::exit, Kind::timeout};
+        while (std::chrono::steady_clock::now() < until) {
+          auto record = std::make_shared<Record>();
+          record->kind = blocking_kinds[std::uniform_int_distribution<std::size_t>(0, std::size(blocking_kinds) - 1)(random)];
+          record->seed = random();
+          auto deadline = Deadline::after(60s);
+          const Call call = call_for(*record, random, deadline);
+          by_kind.add(std::string("blocking ") + name_of(record->kind));
+          {
+            std::lock_guard lock(records_mutex);
+            records.push_back(record);
+          }
+          note_outcome(*record, outcome_of([&] { return backend->execute(call, deadline); }));
+          by_outcome.add(record->outcome);
+        }
+      });
+    }
+
+    std::mt19937_64 random(seed);
+    const auto start = std::chrono::steady_clock::now();
     while (std::chrono::steady_clock::now() < until) {
-      if (in_flight >= static_cast<int>(max_in_flight)) {
+      // Every third second the blocking callers have the pool to themselves,
+      // so their calls run on borrowed workers rather than through the queue.
+      const bool quiet = (std::chrono::steady_clock::now() - start) / 1s % 3 == 2;
+      if (quiet || in_flight >= static_cast<int>(max_in_flight)) {
         std::this_thread::sleep_for(1ms);
         continue;
       }
       auto record = std::make_shared<Record>();
       record->kind = all_kinds[std::uniform_int_distribution<std::size_t>(0, std::size(all_kinds) - 1)(random)];
       record->seed = random();
-      Call call;
       auto deadline = Deadline::after(60s);
-      switch (record->kind) {
-        case Kind::echo: call = probe_call("echo", std::to_string(record->seed)); break;
-        case Kind::large:
-          record->size = std::uniform_int_distribution<std::uint64_t>(32 * 1024 + 1, 4 << 20)(random);
-          call = probe_call("write_bytes", std::to_string(record->size) + "," + std::to_string(record->seed % 1000));
-          break;
-        case Kind::fail: call = probe_call("fail", "stress"); break;
-        case Kind::crash: call = probe_call("crash_signal", std::to_string(record->seed % 2 ? SIGABRT : SIGKILL)); break;
-        case Kind::exit: call = probe_call("exit_code", std::to_string(record->seed % 256)); break;
-        case Kind::timeout:
-          call = probe_call("sleep_ms", "60000");
-          deadline = Deadline::after(std::chrono::milliseconds(5 + record->seed % 100));
-          break;
-        case Kind::cancel_running: call = probe_call("sleep_ms", std::to_string(record->seed % 50)); break;
-        case Kind::cancel_queued: call = probe_call("echo", "queued"); break;
-      }
+      Call call = call_for(*record, random, deadline);
       by_kind.add(name_of(record->kind));
       ++in_flight;
       const auto submission = backend->submit(std::move(call), deadline, [&, record](Outcome outcome) {
-        record->outcome = kind_of(outcome);
-        if (++record->completions != 1) record->problem = "completed more than once";
-        if (!allowed(record->kind, record->outcome)) record->problem = "ended with " + conformance::describe(outcome);
-        if (record->kind == Kind::large && outcome.ok()) {
-          const auto bytes = outcome.value().bytes();
-          if (bytes.size() != record->size || first_stream_mismatch(bytes, record->seed % 1000))
-            record->problem = "a large result came back corrupted";
-        }
+        note_outcome(*record, outcome);
         by_outcome.add(record->outcome);
         --in_flight;
       });
-      records.push_back(record);
+      {
+        std::lock_guard lock(records_mutex);
+        records.push_back(record);
+      }
       if (record->kind == Kind::cancel_queued) submission.cancel();
       if (record->kind == Kind::cancel_running) {
         std::this_thread::sleep_for(std::chrono::milliseconds(record->seed % 20));
         submission.cancel();
       }
     }
+    for (auto& caller : blocking_callers) caller.join();
     stop = true;
     killer.join();
     ASSERT_TRUE(conformance::wait_until([&] { return in_flight == 0; }, std::chrono::milliseconds(120'000)))
