@@ -2,6 +2,7 @@
 
 #include "decorators.hpp"
 #include "mutant_under_test.hpp"
+#include "reference_capabilities.hpp"
 
 namespace execkit::mutants {
 
@@ -14,14 +15,7 @@ conformance::BackendUnderTest backend_under_test(const std::string& name, const 
     if (!worker.empty()) adjusted.worker_path = worker;
     return factory(std::move(adjusted));
   };
-  // The reference backend's declaration (conformance/reference/reference_suite.cpp).
-  auto& can = backend.capabilities;
-  can.has_local_process_workers = true;
-  can.supports_pdeathsig = true;
-  can.has_named_spill_files = true;
-  can.supports_lifecycle_hooks = true;
-  can.supports_worker_reuse = true;
-  can.documented_task_fds = 2;
+  backend.capabilities = conformance::reference_capabilities();
   return backend;
 }
 
