@@ -13,13 +13,15 @@
 #include <thread>
 
 #include "cli_error.hpp"
-#include "cli_temp_dir.hpp"
+#include "temp_dir.hpp"
 #include "fd_io.hpp"
 #include "module_lookup.hpp"
 #include "unique_fd.hpp"
 
 namespace execkit::cli {
 namespace {
+
+using test_support::TempDir;
 
 namespace fs = std::filesystem;
 

@@ -19,13 +19,15 @@
 #include <string>
 #include <vector>
 
-#include "cli_temp_dir.hpp"
+#include "temp_dir.hpp"
 #include "unique_fd.hpp"
 
 extern char** environ;
 
 namespace execkit::cli {
 namespace {
+
+using test_support::TempDir;
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;

@@ -17,32 +17,15 @@
 #include <vector>
 
 #include "execkit/errors.hpp"
+#include "temp_dir.hpp"
 
 namespace execkit {
 namespace {
 
 namespace fs = std::filesystem;
+using test_support::TempDir;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "spill_dir_test.XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::system_error(errno, std::generic_category(), "mkdtemp");
-    path_ = pattern;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 bool exists_no_follow(const fs::path& path) {
   struct stat st {};
@@ -106,14 +89,14 @@ TEST(ResolveSpillDir, RelativeIsMadeAbsolute) {
 }
 
 TEST(ResolveSpillDir, DoesNotFollowASymlinkSoOpenCanRefuseIt) {
-  TempDir tmp;
+  TempDir tmp("spill_dir_test");
   make_dir(tmp.path() / "real", 0700);
   fs::create_directory_symlink(tmp.path() / "real", tmp.path() / "link");
   EXPECT_EQ(resolve_spill_dir(tmp.path() / "link", {}), tmp.path() / "link");
 }
 
 TEST(SpillDirOpen, CreatesTheDefaultDirWithMode0700) {
-  TempDir tmp;
+  TempDir tmp("spill_dir_test");
   const fs::path dir = resolve_spill_dir({}, {{"TMPDIR", tmp.path().string()}});
   ASSERT_EQ(dir, tmp.path() / ("execkit-" + euid));
   auto spill = SpillDir::open(dir, "pool");
@@ -126,7 +109,7 @@ TEST(SpillDirOpen, CreatesTheDefaultDirWithMode0700) {
 }
 
 TEST(SpillDirOpen, CreatesMissingParentsWithMode0700) {
-  TempDir tmp;
+  TempDir tmp("spill_dir_test");
   auto spill = SpillDir::open(tmp.path() / "a" / "b" / "c", "pool");
   for (const auto& dir : {tmp.path() / "a", tmp.path() / "a" / "b", tmp.path() / "a" / "b" / "c"}) {
     const auto st = lstat_of(dir);
@@ -136,7 +119,7 @@ TEST(SpillDirOpen, CreatesMissingParentsWithMode0700) {
 }
 
 TEST(SpillDirOpen, AConfiguredDotDotPathLandsWhereItResolves) {
-  TempDir tmp;
+  TempDir tmp("spill_dir_test");
   const fs::path dir = resolve_spill_dir(tmp.path() / "detour" / ".." / "spill", {});
   auto spill = SpillDir::open(dir, "pool");
   EXPECT_TRUE(exists_no_follow(tmp.path() / "spill" / "pool.lock"));
@@ -144,13 +127,13 @@ TEST(SpillDirOpen, AConfiguredDotDotPathLandsWhereItResolves) {
 }
 
 TEST(SpillDirOpen, AcceptsAnExistingPrivateDir) {
-  TempDir tmp;
+  TempDir tmp("spill_dir_test");
   make_dir(tmp.path() / "spill", 0700);
   EXPECT_NO_THROW(SpillDir::open(tmp.path() / "spill", "pool"));
 }
 
 TEST(SpillDirOpen, RefusesAnExistingDirWithGroupOrOtherAccess) {
-  TempDir tmp;
+  TempDir tmp("spill_dir_test");
   const fs::path dir = tmp.path() / "spill";
   make_dir(dir, 0755);
   EXPECT_THAT(spill_error_of(dir), AllOf(HasSubstr(dir.string()), HasSubstr("mode 0755 grants group/other access")));
@@ -162,7 +145,7 @@ TEST(SpillDirOpen, RefusesAnExistingDirWithGroupOrOtherAccess) {
 }
 
 TEST(SpillDirOpen, RefusesASymlinkInPlaceOfTheDir) {
-  TempDir tmp;
+  TempDir tmp("spill_dir_test");
   make_dir(tmp.path() / "real", 0700);
   const fs::path link = tmp.path() / "spill";
   fs::create_directory_symlink(tmp.path() / "real", link);
@@ -172,7 +155,7 @@ TEST(SpillDirOpen, RefusesASymlinkInPlaceOfTheDir) {
 
 TEST(SpillDirOpen, RefusesADirOwnedByAnotherUser) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to chown the dir to another uid";
-  TempDir tmp;
+  TempDir tmp("spill_dir_test");
   const fs::path dir = tmp.path() / "spill";
   make_dir(dir, 0700);
   ASSERT_EQ(::chown(dir.c_str(), 65534, 65534), 0);
@@ -180,13 +163,13 @@ TEST(SpillDirOpen, RefusesADirOwnedByAnotherUser) {
 }
 
 TEST(SpillDirOpen, RefusesARegularFileInPlaceOfTheDir) {
-  TempDir tmp;
+  TempDir tmp("spill_dir_test");
   write_file(tmp.path() / "spill");
   EXPECT_THAT(spill_error_of(tmp.path() / "spill"), HasSubstr("is not a directory"));
 }
 
 TEST(SpillDirOpen, RefusesAPoolIdThatIsNotAPlainName) {
-  TempDir tmp;
+  TempDir tmp("spill_dir_test");
   for (const std::string& bad :
        std::vector<std::string>{"a/b", "..", "", "a.b", "../escape", "sp ace", std::string(65, 'x')}) {
     try {
@@ -202,14 +185,14 @@ TEST(SpillDirOpen, RefusesAPoolIdThatIsNotAPlainName) {
 }
 
 TEST(SpillDir, NamesFilesAfterPoolAndCall) {
-  TempDir tmp;
+  TempDir tmp("spill_dir_test");
   auto spill = SpillDir::open(tmp.path(), "pool-7");
   EXPECT_EQ(spill.file_name(42), "pool-7.42.spill");
   EXPECT_EQ(spill.file_path(42), tmp.path() / "pool-7.42.spill");
 }
 
 TEST(SpillDir, HoldsItsLockWhileOpenAndRemovesItAfter) {
-  TempDir tmp;
+  TempDir tmp("spill_dir_test");
   const fs::path lock = tmp.path() / "pool.lock";
   {
     auto spill = SpillDir::open(tmp.path(), "pool");
@@ -223,7 +206,7 @@ TEST(SpillDir, HoldsItsLockWhileOpenAndRemovesItAfter) {
 }
 
 TEST(SpillDir, DestructorRemovesItsOwnFilesOnly) {
-  TempDir tmp;
+  TempDir tmp("spill_dir_test");
   auto other = SpillDir::open(tmp.path(), "other");
   write_file(other.file_path(1));
   {
@@ -239,7 +222,7 @@ TEST(SpillDir, DestructorRemovesItsOwnFilesOnly) {
 }
 
 TEST(SpillDir, RemoveUnlinksTheCallsFileAndNeverFollowsASymlink) {
-  TempDir tmp;
+  TempDir tmp("spill_dir_test");
   auto spill = SpillDir::open(tmp.path() / "spill", "pool");
   write_file(spill.file_path(1));
   write_file(spill.file_path(2));
@@ -257,7 +240,7 @@ TEST(SpillDir, RemoveUnlinksTheCallsFileAndNeverFollowsASymlink) {
 }
 
 TEST(SpillDir, SweepRemovesFilesOfPoolsWhoseLockIsFree) {
-  TempDir tmp;
+  TempDir tmp("spill_dir_test");
   const fs::path dir = tmp.path();
   auto live = SpillDir::open(dir, "live");
   write_file(live.file_path(1));
@@ -285,7 +268,7 @@ TEST(SpillDir, SweepRemovesFilesOfPoolsWhoseLockIsFree) {
 }
 
 TEST(SpillDir, SweepNeverFollowsASymlinkedSpillFile) {
-  TempDir tmp;
+  TempDir tmp("spill_dir_test");
   const fs::path dir = tmp.path() / "spill";
   make_dir(dir, 0700);
   const fs::path canary = tmp.path() / "canary";
@@ -299,7 +282,7 @@ TEST(SpillDir, SweepNeverFollowsASymlinkedSpillFile) {
 
 // SPILL-6 with a real process: a pool in a child that is SIGKILLed.
 TEST(SpillDir, SweepRemovesFilesOfAKilledPoolButNotWhileItLives) {
-  TempDir tmp;
+  TempDir tmp("spill_dir_test");
   const fs::path dir = tmp.path() / "spill";
   int ready[2];
   ASSERT_EQ(::pipe2(ready, O_CLOEXEC), 0);
@@ -347,7 +330,7 @@ TEST(SpillDir, SweepRemovesFilesOfAKilledPoolButNotWhileItLives) {
 // when those are really abandoned: every open succeeds and a live pool's
 // files survive all the sweeps.
 TEST(SpillDir, ConcurrentPoolsNeverSweepALivePool) {
-  TempDir tmp;
+  TempDir tmp("spill_dir_test");
   const fs::path dir = tmp.path() / "spill";
   auto live = SpillDir::open(dir, "live");
   write_file(live.file_path(1));
@@ -384,7 +367,7 @@ TEST(SpillDir, ConcurrentPoolsNeverSweepALivePool) {
 }
 
 TEST(SpillDir, ALivePoolIdCannotBeOpenedTwiceAndTheRefusalTouchesNothing) {
-  TempDir tmp;
+  TempDir tmp("spill_dir_test");
   auto first = SpillDir::open(tmp.path(), "dup");
   write_file(first.file_path(1));
   try {
@@ -401,7 +384,7 @@ TEST(SpillDir, ALivePoolIdCannotBeOpenedTwiceAndTheRefusalTouchesNothing) {
 }
 
 TEST(SpillDir, ADeadPoolsIdCanBeReused) {
-  TempDir tmp;
+  TempDir tmp("spill_dir_test");
   write_file(tmp.path() / "again.lock");
   write_file(tmp.path() / "again.4.spill");
   auto spill = SpillDir::open(tmp.path(), "again");
@@ -411,7 +394,7 @@ TEST(SpillDir, ADeadPoolsIdCanBeReused) {
 }
 
 TEST(SpillDir, AMovedFromDirLeavesTheFilesToItsSuccessor) {
-  TempDir tmp;
+  TempDir tmp("spill_dir_test");
   std::optional<SpillDir> first(SpillDir::open(tmp.path(), "pool"));
   write_file(first->file_path(1));
   SpillDir second(std::move(*first));
@@ -421,7 +404,7 @@ TEST(SpillDir, AMovedFromDirLeavesTheFilesToItsSuccessor) {
 }
 
 TEST(SpillDir, MoveAssignmentReleasesTheOverwrittenPool) {
-  TempDir tmp;
+  TempDir tmp("spill_dir_test");
   auto target = SpillDir::open(tmp.path(), "old");
   auto source = SpillDir::open(tmp.path(), "new");
   write_file(target.file_path(1));

@@ -19,36 +19,27 @@
 
 #include "execkit/errors.hpp"
 #include "unique_fd.hpp"
+#include "temp_dir.hpp"
 
 namespace execkit {
 namespace {
 
 namespace fs = std::filesystem;
-using ::testing::AllOf;
-using ::testing::HasSubstr;
+using test_support::TempDir;
 
-class TempDir {
+// A temporary directory and an O_DIRECTORY fd on it, as take_spill_file wants.
+class SpillTestDir : public TempDir {
  public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "spill_file_test.XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::system_error(errno, std::generic_category(), "mkdtemp");
-    path_ = pattern;
-    fd_.reset(::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  SpillTestDir() : TempDir("spill_file_test"), fd_(::open(path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
     if (!fd_) throw std::system_error(errno, std::generic_category(), "open temp dir");
   }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
   int fd() const { return fd_.get(); }
 
  private:
-  fs::path path_;
   UniqueFd fd_;
 };
+using ::testing::AllOf;
+using ::testing::HasSubstr;
 
 bool exists_no_follow(const fs::path& path) {
   struct stat st {};
@@ -92,7 +83,7 @@ std::string refusal_of(int dir_fd, const std::string& name, std::uint64_t expect
 }
 
 TEST(TakeSpillFile, ReturnsTheExactBytesAndUnlinksTheName) {
-  TempDir tmp;
+  SpillTestDir tmp;
   const std::string content = random_bytes(300'000);
   write_file(tmp.path() / "p.1.spill", content);
   const Mapping mapping = take_spill_file(tmp.fd(), "p.1.spill", content.size());
@@ -102,7 +93,7 @@ TEST(TakeSpillFile, ReturnsTheExactBytesAndUnlinksTheName) {
 }
 
 TEST(TakeSpillFile, AZeroByteFileWorks) {
-  TempDir tmp;
+  SpillTestDir tmp;
   write_file(tmp.path() / "p.2.spill", "");
   const Mapping mapping = take_spill_file(tmp.fd(), "p.2.spill", 0);
   EXPECT_TRUE(mapping.bytes().empty());
@@ -110,7 +101,7 @@ TEST(TakeSpillFile, AZeroByteFileWorks) {
 }
 
 TEST(TakeSpillFile, RefusesASymlinkWithoutTouchingItsTarget) {
-  TempDir tmp;
+  SpillTestDir tmp;
   const fs::path canary = tmp.path() / "canary";
   write_file(canary, "secret");
   fs::create_symlink(canary, tmp.path() / "p.3.spill");
@@ -120,7 +111,7 @@ TEST(TakeSpillFile, RefusesASymlinkWithoutTouchingItsTarget) {
 }
 
 TEST(TakeSpillFile, RefusesAWrongSize) {
-  TempDir tmp;
+  SpillTestDir tmp;
   write_file(tmp.path() / "p.4.spill", "0123456789");
   EXPECT_THAT(refusal_of(tmp.fd(), "p.4.spill", 11),
               AllOf(HasSubstr("p.4.spill"), HasSubstr("is 10 bytes, expected 11")));
@@ -132,7 +123,7 @@ TEST(TakeSpillFile, RefusesAWrongSize) {
 }
 
 TEST(TakeSpillFile, RefusesAFifoWithoutBlocking) {
-  TempDir tmp;
+  SpillTestDir tmp;
   const fs::path fifo = tmp.path() / "p.6.spill";
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   auto refusal = std::async(std::launch::async, [&] { return refusal_of(tmp.fd(), "p.6.spill", 0); });
@@ -147,14 +138,14 @@ TEST(TakeSpillFile, RefusesAFifoWithoutBlocking) {
 }
 
 TEST(TakeSpillFile, RefusesADirectory) {
-  TempDir tmp;
+  SpillTestDir tmp;
   ASSERT_EQ(::mkdir((tmp.path() / "p.7.spill").c_str(), 0700), 0);
   EXPECT_THAT(refusal_of(tmp.fd(), "p.7.spill", 0), HasSubstr("is a directory, not a regular file"));
   EXPECT_FALSE(exists_no_follow(tmp.path() / "p.7.spill"));
 }
 
 TEST(TakeSpillFile, RefusesAHardLinkedFile) {
-  TempDir tmp;
+  SpillTestDir tmp;
   const fs::path elsewhere = tmp.path() / "elsewhere";
   write_file(elsewhere, "abc");
   fs::create_hard_link(elsewhere, tmp.path() / "p.8.spill");
@@ -166,7 +157,7 @@ TEST(TakeSpillFile, RefusesAHardLinkedFile) {
 
 TEST(TakeSpillFile, RefusesAFileOwnedByAnotherUid) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to chown the file to another uid";
-  TempDir tmp;
+  SpillTestDir tmp;
   const fs::path file = tmp.path() / "p.9.spill";
   write_file(file, "abc");
   ASSERT_EQ(::chown(file.c_str(), 65534, 65534), 0);
@@ -176,7 +167,7 @@ TEST(TakeSpillFile, RefusesAFileOwnedByAnotherUid) {
 }
 
 TEST(TakeSpillFile, RefusesANameThatLeavesTheDirAndUnlinksNothing) {
-  TempDir tmp;
+  SpillTestDir tmp;
   const fs::path inner = tmp.path() / "inner";
   ASSERT_EQ(::mkdir(inner.c_str(), 0700), 0);
   const UniqueFd inner_fd(::open(inner.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -189,7 +180,7 @@ TEST(TakeSpillFile, RefusesANameThatLeavesTheDirAndUnlinksNothing) {
 }
 
 TEST(TakeSpillFile, AMissingFileIsASpillError) {
-  TempDir tmp;
+  SpillTestDir tmp;
   EXPECT_THAT(refusal_of(tmp.fd(), "p.10.spill", 0), AllOf(HasSubstr("p.10.spill"), HasSubstr("cannot be opened")));
 }
 
@@ -197,7 +188,7 @@ TEST(TakeSpillFile, TheMappingOutlivesTheDirAndTheFd) {
   std::string content = random_bytes(4096 * 3 + 17);
   Mapping mapping;
   {
-    TempDir tmp;
+    SpillTestDir tmp;
     write_file(tmp.path() / "p.11.spill", content);
     mapping = take_spill_file(tmp.fd(), "p.11.spill", content.size());
   }

@@ -17,40 +17,23 @@
 #include <system_error>
 
 #include "execkit/errors.hpp"
+#include "temp_dir.hpp"
 
 namespace execkit {
 namespace {
 
 namespace fs = std::filesystem;
+using test_support::TempDir;
+
+// A file `name` with `mode` in `dir`; its content does not matter, only what stat says.
+fs::path make_file(const TempDir& dir, const std::string& name, mode_t mode) {
+  const fs::path p = dir.path() / name;
+  std::ofstream(p) << "#!/bin/sh\n";
+  if (::chmod(p.c_str(), mode) != 0) throw std::system_error(errno, std::generic_category(), "chmod");
+  return p;
+}
 using ::testing::AllOf;
 using ::testing::HasSubstr;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "worker_locator_test.XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::system_error(errno, std::generic_category(), "mkdtemp");
-    path_ = pattern;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
-  // A file `name` with `mode`; its content does not matter, only what stat says.
-  fs::path file(const std::string& name, mode_t mode) const {
-    const fs::path p = path_ / name;
-    std::ofstream(p) << "#!/bin/sh\n";
-    if (::chmod(p.c_str(), mode) != 0) throw std::system_error(errno, std::generic_category(), "chmod");
-    return p;
-  }
-
- private:
-  fs::path path_;
-};
 
 // The ConfigError locate_worker throws for these arguments, or a test failure.
 ConfigError locate_error(const fs::path& configured, const char* env_value) {
@@ -64,15 +47,15 @@ ConfigError locate_error(const fs::path& configured, const char* env_value) {
 }
 
 TEST(LocateWorker, AConfiguredPathWinsOverTheEnvironment) {
-  TempDir tmp;
-  const auto configured = tmp.file("configured-worker", 0755);
-  const auto from_env = tmp.file("env-worker", 0755);
+  TempDir tmp("worker_locator_test");
+  const auto configured = make_file(tmp, "configured-worker", 0755);
+  const auto from_env = make_file(tmp, "env-worker", 0755);
   EXPECT_EQ(locate_worker(configured, from_env.c_str()), configured);
 }
 
 TEST(LocateWorker, ARelativeConfiguredPathComesBackAbsolute) {
-  TempDir tmp;
-  const auto worker = tmp.file("worker", 0755);
+  TempDir tmp("worker_locator_test");
+  const auto worker = make_file(tmp, "worker", 0755);
   const auto relative = fs::relative(worker, fs::current_path());
   ASSERT_TRUE(relative.is_relative()) << relative;
   const auto found = locate_worker(relative, nullptr);
@@ -81,8 +64,8 @@ TEST(LocateWorker, ARelativeConfiguredPathComesBackAbsolute) {
 }
 
 TEST(LocateWorker, TheEnvironmentIsUsedWhenNothingIsConfigured) {
-  TempDir tmp;
-  const auto from_env = tmp.file("env-worker", 0755);
+  TempDir tmp("worker_locator_test");
+  const auto from_env = make_file(tmp, "env-worker", 0755);
   EXPECT_EQ(locate_worker({}, from_env.c_str()), from_env);
 }
 
@@ -96,9 +79,9 @@ TEST(LocateWorker, WithNeitherTheWorkerNextToThisCodeIsFound) {
 }
 
 TEST(LocateWorker, AConfiguredFileThatIsNotExecutableIsAConfigErrorAndTheEnvironmentIsNotTried) {
-  TempDir tmp;
-  const auto configured = tmp.file("not-executable", 0644);
-  const auto from_env = tmp.file("env-worker", 0755);
+  TempDir tmp("worker_locator_test");
+  const auto configured = make_file(tmp, "not-executable", 0644);
+  const auto from_env = make_file(tmp, "env-worker", 0755);
   if (::access(configured.c_str(), X_OK) == 0) GTEST_SKIP() << "this user may execute any file (root without a noexec check)";
   const auto e = locate_error(configured, from_env.c_str());
   EXPECT_EQ(e.setting(), "worker_path");
@@ -108,14 +91,14 @@ TEST(LocateWorker, AConfiguredFileThatIsNotExecutableIsAConfigErrorAndTheEnviron
 }
 
 TEST(LocateWorker, ADirectoryIsNotAWorker) {
-  TempDir tmp;
+  TempDir tmp("worker_locator_test");
   const auto e = locate_error(tmp.path(), nullptr);
   EXPECT_EQ(e.setting(), "worker_path");
   EXPECT_EQ(e.value(), tmp.path().string());
 }
 
 TEST(LocateWorker, AMissingWorkerNamedByTheEnvironmentIsAConfigErrorNamingIt) {
-  TempDir tmp;
+  TempDir tmp("worker_locator_test");
   const auto missing = tmp.path() / "no-such-worker";
   const auto e = locate_error({}, missing.c_str());
   EXPECT_EQ(e.setting(), "worker_path");

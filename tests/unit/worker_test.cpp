@@ -28,12 +28,14 @@
 #include "execkit/call.hpp"
 #include "probe_support.hpp"
 #include "unique_fd.hpp"
+#include "temp_dir.hpp"
 
 namespace execkit {
 namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using test_support::TempDir;
 
 constexpr auto generous_timeout = 30s;
 constexpr const char* worker_id = "0123456789ab";
@@ -57,23 +59,6 @@ std::vector<std::byte> read_file(const fs::path& path) {
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   return to_bytes(text);
 }
-
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "execkit-worker-test-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw_errno("mkdtemp");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
 
 // glibc 2.36's <sys/pidfd.h> lacks extern "C", so call the kernel directly.
 int open_pidfd(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }

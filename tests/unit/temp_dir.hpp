@@ -1,4 +1,4 @@
-// A fresh temporary directory for the CLI tests, removed with its contents.
+// A fresh temporary directory for a unit test, removed with its contents.
 #pragma once
 
 #include <stdlib.h>
@@ -8,12 +8,13 @@
 #include <string>
 #include <system_error>
 
-namespace execkit::cli {
+namespace execkit::test_support {
 
 class TempDir {
  public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "execkit-cli-test-XXXXXX").string();
+  // `prefix` names the directory after the test, for whoever finds one left behind.
+  explicit TempDir(const std::string& prefix = "execkit-test") {
+    std::string pattern = (std::filesystem::temp_directory_path() / (prefix + ".XXXXXX")).string();
     if (::mkdtemp(pattern.data()) == nullptr) throw std::system_error(errno, std::generic_category(), "mkdtemp");
     path_ = pattern;
   }
@@ -30,4 +31,4 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-}  // namespace execkit::cli
+}  // namespace execkit::test_support
