@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <system_error>
 
 #include "pool_worker.hpp"
 
@@ -48,7 +49,16 @@ bool PoolEngine::run_on_caller_thread(const std::shared_ptr<CallState>& call) {
 PoolEngine::HandBack PoolEngine::run_borrowed(Worker& w, const std::shared_ptr<CallState>& call) {
   using Action = HandBack::Action;
   w.call = call;
-  if (!send_request(w, *call)) return {Action::requeue, &w, std::nullopt};
+  std::optional<Outcome> failure;
+  switch (send_request(w, *call, failure)) {
+    case SendStatus::delivered:
+      break;
+    case SendStatus::worker_gone:
+      return {Action::requeue, &w, std::nullopt};
+    case SendStatus::unsendable:
+      finish_running(w, std::move(*failure));
+      return {Action::park, &w, std::nullopt};
+  }
   enum { control, out, err, exit, interrupt };
   std::array<pollfd, 5> fds{};
   fds[control] = {w.process.control_fd(), POLLIN, 0};
@@ -107,7 +117,13 @@ PoolEngine::HandBack PoolEngine::run_borrowed(Worker& w, const std::shared_ptr<C
 void PoolEngine::give_back(HandBack back) {
   Worker& w = *back.worker;
   // A parked worker's control socket is watched: a retirement notice may follow the reply.
-  if (back.action == HandBack::Action::park) set_watched(w, Worker::control, true);
+  if (back.action == HandBack::Action::park) {
+    try {
+      set_watched(w, Worker::control, true);
+    } catch (const std::system_error&) {
+      back.action = HandBack::Action::idle;  // the I/O thread takes it back and tries again
+    }
+  }
   bool to_io_thread = false;
   {
     std::lock_guard lock(mutex_);

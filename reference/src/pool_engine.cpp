@@ -353,11 +353,7 @@ void PoolEngine::dispatch() {
     }
     auto call = std::move(queue_.front());
     queue_.pop_front();
-    if (!start_call(*target, call)) {
-      // Never reached the worker, so it is not an attempt: run it elsewhere.
-      stop_worker(*target, std::nullopt);
-      queue_.push_front(std::move(call));
-    }
+    start_call(*target, std::move(call));
   }
   std::lock_guard lock(mutex_);
   queue_waits_ = !queue_.empty();
@@ -406,11 +402,22 @@ PoolEngine::Worker* PoolEngine::spawn_worker() {
   return &w;
 }
 
-bool PoolEngine::start_call(Worker& w, const std::shared_ptr<CallState>& call) {
-  if (!send_request(w, *call)) return false;
-  w.state = Worker::State::busy;
-  w.call = call;
-  return true;
+void PoolEngine::start_call(Worker& w, std::shared_ptr<CallState> call) {
+  std::optional<Outcome> failure;
+  switch (send_request(w, *call, failure)) {
+    case SendStatus::delivered:
+      w.state = Worker::State::busy;
+      w.call = std::move(call);
+      return;
+    case SendStatus::worker_gone:
+      // Never reached the worker, so it is not an attempt: run it elsewhere.
+      stop_worker(w, std::nullopt);
+      queue_.push_front(std::move(call));
+      return;
+    case SendStatus::unsendable:
+      call->finish(std::move(*failure));  // the worker stays idle
+      return;
+  }
 }
 
 void PoolEngine::stop_worker(Worker& w, std::optional<Outcome> outcome_on_death) {

@@ -75,7 +75,7 @@ class PoolEngine : public std::enable_shared_from_this<PoolEngine> {
   void dispatch();
   void park_idle_workers();
   Worker* unpark_one();
-  bool start_call(Worker& w, const std::shared_ptr<CallState>& call);
+  void start_call(Worker& w, std::shared_ptr<CallState> call);
   Worker* spawn_worker();
   void stop_worker(Worker& w, std::optional<Outcome> outcome_after_death);
   void finish_running(Worker& w, Outcome outcome);
@@ -86,7 +86,12 @@ class PoolEngine : public std::enable_shared_from_this<PoolEngine> {
   void wake_io_thread();
 
   // Either side, by the worker's current owner.
-  bool send_request(Worker& w, const CallState& call);
+  enum class SendStatus {
+    delivered,
+    worker_gone,  // not an attempt: run the call elsewhere
+    unsendable,   // the request could not be built here (e.g. no memfd): *failure ends the call
+  };
+  SendStatus send_request(Worker& w, const CallState& call, std::optional<Outcome>& failure);
   std::optional<Reply> read_reply(Worker& w, bool expecting);
   void set_watched(Worker& w, std::size_t channel, bool want);
   void arm_exit_watch(Worker& w, int op);

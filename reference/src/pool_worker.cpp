@@ -144,31 +144,39 @@ Outcome PoolEngine::timeout_outcome(const CallState& call) const {
                             call.call().function + ") passed its deadline; the task was killed");
 }
 
-bool PoolEngine::send_request(Worker& w, const CallState& call) {
+PoolEngine::SendStatus PoolEngine::send_request(Worker& w, const CallState& call, std::optional<Outcome>& failure) {
   const Call& c = call.call();
-  wire::Request r;
-  r.call_id = call.id();
-  r.module = c.module;
-  r.function = c.function;
-  for (const auto& p : c.search_path) r.search_path.push_back(p.string());
-  for (const auto& [name, value] : c.env_updates) r.env_updates.push_back({name, value});
-  if (c.cwd) r.cwd = c.cwd->string();
-  r.spill_path = spill_->file_path(call.id()).string();
-  r.max_result_bytes = settings_.config.max_result_bytes;
-#ifdef EXECKIT_MUTANT_CAP_ONLY_ON_SPILL
-  r.max_result_bytes = ~std::uint64_t{0};  // mutant (docs/mutants.md): the cap is checked on spilled results only
-#endif
-  r.input_size = c.input.size();
+  std::vector<std::byte> encoded;
   UniqueFd memfd;
-  if (c.input.size() > wire::max_inline_input) {
-    memfd = input_memfd(c.input);
-    r.input_in_fd = true;
-  } else {
-    r.inline_input = c.input;
+  try {
+    wire::Request r;
+    r.call_id = call.id();
+    r.module = c.module;
+    r.function = c.function;
+    for (const auto& p : c.search_path) r.search_path.push_back(p.string());
+    for (const auto& [name, value] : c.env_updates) r.env_updates.push_back({name, value});
+    if (c.cwd) r.cwd = c.cwd->string();
+    r.spill_path = spill_->file_path(call.id()).string();
+    r.max_result_bytes = settings_.config.max_result_bytes;
+#ifdef EXECKIT_MUTANT_CAP_ONLY_ON_SPILL
+    r.max_result_bytes = ~std::uint64_t{0};  // mutant (docs/mutants.md): the cap is checked on spilled results only
+#endif
+    r.input_size = c.input.size();
+    if (c.input.size() > wire::max_inline_input) {
+      memfd = input_memfd(c.input);
+      r.input_in_fd = true;
+    } else {
+      r.inline_input = c.input;
+    }
+    encoded = wire::encode(r);
+  } catch (const std::exception& e) {
+    failure = fail<ResultError>(ResultError::Reason::unreadable, "call " + std::to_string(call.id()) +
+                                                                     " could not be passed to a worker: " + e.what());
+    return SendStatus::unsendable;
   }
   w.err_tail.clear();
   w.out_tail.clear();
-  return send_datagram(w.process.control_fd(), wire::encode(r), memfd.get());
+  return send_datagram(w.process.control_fd(), encoded, memfd.get()) ? SendStatus::delivered : SendStatus::worker_gone;
 }
 
 std::optional<PoolEngine::Reply> PoolEngine::read_reply(Worker& w, bool expecting) {
