@@ -52,6 +52,13 @@ void PoolEngine::wake_io_thread() {
   [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof one);
 }
 
+// Under mutex_: the thread running the worker's call hands it back.
+void PoolEngine::interrupt_borrower(Worker& w) {
+  w.interrupted = true;
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(w.interrupt.get(), &one, sizeof one);
+}
+
 bool PoolEngine::enqueue(std::shared_ptr<CallState> call) {
   {
     std::lock_guard lock(mutex_);
@@ -68,9 +75,7 @@ void PoolEngine::request_cancel(std::shared_ptr<CallState> call) {
     if (closed_) return;
     for (auto& b : borrowed_)
       if (b.call == call.get()) {
-        b.worker->interrupted = true;
-        std::uint64_t one = 1;
-        [[maybe_unused]] auto n = ::write(b.worker->interrupt.get(), &one, sizeof one);
+        interrupt_borrower(*b.worker);
         return;
       }
     inbox_cancels_.push_back(std::move(call));
@@ -83,11 +88,7 @@ void PoolEngine::close() {
     std::lock_guard lock(mutex_);
     if (closing_) return;
     closing_ = true;
-    for (auto& b : borrowed_) {
-      b.worker->interrupted = true;
-      std::uint64_t one = 1;
-      [[maybe_unused]] auto n = ::write(b.worker->interrupt.get(), &one, sizeof one);
-    }
+    for (auto& b : borrowed_) interrupt_borrower(*b.worker);
   }
   wake_io_thread();
 }
@@ -184,9 +185,7 @@ void PoolEngine::on_lent_worker_event(Worker& w, bool exited) {
     w.lent = Worker::Lent::no;
     w.exited_while_lent = false;
   }
-  w.with_io = true;
-  w.state = Worker::State::idle;
-  for (std::size_t channel = 0; channel < 3; ++channel) set_watched(w, channel, true);
+  adopt_idle(w);
   if (exited)
     on_worker_exit(w);
   else
@@ -279,7 +278,7 @@ void PoolEngine::expire(Clock::time_point now) {
     });
   }
   for (Worker* w : idle_too_long) {
-    w->with_io = true;
+    adopt_idle(*w);
     stop_worker(*w, std::nullopt);
   }
   for (auto& w : workers_) {
@@ -325,10 +324,15 @@ PoolEngine::Worker* PoolEngine::unpark_one() {
     parked_.pop_back();
     w->lent = Worker::Lent::no;
   }
-  w->with_io = true;
-  w->state = Worker::State::idle;
-  for (std::size_t channel = 0; channel < 3; ++channel) set_watched(*w, channel, true);
+  adopt_idle(*w);
   return w;
+}
+
+// A parked worker, just taken out of the parked set, is the I/O thread's again.
+void PoolEngine::adopt_idle(Worker& w) {
+  w.with_io = true;
+  w.state = Worker::State::idle;
+  for (std::size_t channel = 0; channel < 3; ++channel) set_watched(w, channel, true);
 }
 
 void PoolEngine::dispatch() {

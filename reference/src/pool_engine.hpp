@@ -75,6 +75,7 @@ class PoolEngine : public std::enable_shared_from_this<PoolEngine> {
   void dispatch();
   void park_idle_workers();
   Worker* unpark_one();
+  void adopt_idle(Worker& w);
   void start_call(Worker& w, std::shared_ptr<CallState> call);
   Worker* spawn_worker();
   void stop_worker(Worker& w, std::optional<Outcome> outcome_after_death);
@@ -84,6 +85,7 @@ class PoolEngine : public std::enable_shared_from_this<PoolEngine> {
   int next_timeout_ms(Clock::time_point now);
   std::size_t live_workers() const;
   void wake_io_thread();
+  void interrupt_borrower(Worker& w);
 
   // Either side, by the worker's current owner.
   enum class SendStatus {
