@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "bench_context.hpp"
+#include "timed_case.hpp"
 #include "unique_fd.hpp"
 
 namespace execkit::bench {
@@ -175,18 +176,10 @@ void thread_ping_pong(benchmark::State& state) {
   partner.join();
 }
 
+// Google Benchmark's own timing, briefly: these are single system calls.
 template <class Body>
 void quick_case(const std::string& name, const Profile& profile, Body body) {
-  benchmark::RegisterBenchmark(name.c_str(),
-                               [body](benchmark::State& state) {
-                                 try {
-                                   body(state);
-                                 } catch (const std::exception& e) {
-                                   state.SkipWithError(e.what());
-                                 }
-                               })
-      ->MinTime(profile.smoke ? 0.01 : 0.05)
-      ->Unit(benchmark::kMicrosecond);
+  register_case(name, std::move(body))->MinTime(profile.smoke ? 0.01 : 0.05)->Unit(benchmark::kMicrosecond);
 }
 
 }  // namespace
