@@ -56,6 +56,11 @@ Call probe_call(std::string function, std::vector<std::byte> input) {
 // paths (a borrowed worker and the I/O thread's queue); the worker never
 // received it and serves the next call.
 TEST(ProcessPool, ACallWhoseInputCannotBePassedFailsAloneAndTheWorkerServesOn) {
+#if defined(__SANITIZE_ADDRESS__)
+  // The ASan+UBSan runtimes open a pipe to check a type or read memory; in a
+  // process without a free fd they report false "invalid vptr" errors.
+  GTEST_SKIP() << "needs a process starved of fds, which the sanitizer runtimes cannot work in";
+#endif
   TempDir dir("process_pool_test");
   WorkerConfig config;
   config.worker_path = EXECKIT_WORKER_PATH;
