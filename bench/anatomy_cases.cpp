@@ -42,10 +42,11 @@ void all_rlimits(benchmark::State& state) {
   state.counters["syscalls"] = RLIM_NLIMITS;
 }
 
-void proc_self_status(benchmark::State& state) {
+// Open, read to the end, close: how a /proc file is read without a kept fd.
+void read_whole_file(benchmark::State& state, const char* path) {
   std::array<char, 8192> buffer;
   for (auto _ : state) {
-    UniqueFd fd(::open("/proc/self/status", O_RDONLY | O_CLOEXEC));
+    UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
     while (::read(fd.get(), buffer.data(), buffer.size()) > 0) {
     }
     benchmark::DoNotOptimize(buffer.data());
@@ -74,16 +75,6 @@ void epoll_ctl_del_add(benchmark::State& state) {
 }
 
 // Alternatives the engine could use instead (docs/performance.md).
-void proc_self_stat(benchmark::State& state) {
-  std::array<char, 4096> buffer;
-  for (auto _ : state) {
-    UniqueFd fd(::open("/proc/self/stat", O_RDONLY | O_CLOEXEC));
-    while (::read(fd.get(), buffer.data(), buffer.size()) > 0) {
-    }
-    benchmark::DoNotOptimize(buffer.data());
-  }
-}
-
 void signal_mask_and_pending(benchmark::State& state) {
   for (auto _ : state) {
     sigset_t blocked, pending;
@@ -190,7 +181,8 @@ void register_anatomy_cases(const BenchContext& context) {
   quick_case("anatomy/getrlimit_all_16", p, all_rlimits);
   quick_case("anatomy/pread_kept_proc_self_status", p, proc_self_status_kept_fd);
   quick_case("anatomy/epoll_ctl_del_add", p, epoll_ctl_del_add);
-  quick_case("anatomy/before/read_proc_self_status", p, proc_self_status);
+  quick_case("anatomy/before/read_proc_self_status", p,
+             [](benchmark::State& s) { read_whole_file(s, "/proc/self/status"); });
   quick_case("anatomy/before/realpath_module", p, [module](benchmark::State& s) { realpath_of(s, module); });
   quick_case("anatomy/stat_module", p, [module](benchmark::State& s) { stat_of(s, module); });
   quick_case("anatomy/fstat", p, fstat_of_stdin);
@@ -198,7 +190,8 @@ void register_anatomy_cases(const BenchContext& context) {
   quick_case("anatomy/setitimer_x3", p, disarm_timers);
   quick_case("anatomy/waitpid_no_child", p, reap_no_child);
   quick_case("anatomy/eventfd_write", p, eventfd_write);
-  quick_case("anatomy/alternative/read_proc_self_stat", p, proc_self_stat);
+  quick_case("anatomy/alternative/read_proc_self_stat", p,
+             [](benchmark::State& s) { read_whole_file(s, "/proc/self/stat"); });
   quick_case("anatomy/alternative/sigprocmask_sigpending", p, signal_mask_and_pending);
   quick_case("anatomy/thread_pingpong", p, thread_ping_pong);
 }

@@ -23,23 +23,20 @@ bool parse_field(std::string_view line, std::string_view key, int base, T& out) 
 
 ProcStatusReader::ProcStatusReader() : fd_(::open("/proc/self/status", O_RDONLY | O_CLOEXEC)) {}
 
-ProcStatusReader::~ProcStatusReader() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
 std::optional<ProcStatus> ProcStatusReader::read() {
   if (auto status = read_once()) return status;
   // The task closed or replaced our fd: whatever holds that number now is
   // a leftover of the task, not ours to close.
-  fd_ = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  fd_.release();
+  fd_.reset(::open("/proc/self/status", O_RDONLY | O_CLOEXEC));
   return read_once();
 }
 
 std::optional<ProcStatus> ProcStatusReader::read_once() {
-  if (fd_ < 0) return std::nullopt;
+  if (!fd_) return std::nullopt;
   std::array<char, 8192> buf;
   // A seq_file is generated anew when read from offset 0.
-  const ssize_t n = ::pread(fd_, buf.data(), buf.size(), 0);
+  const ssize_t n = ::pread(fd_.get(), buf.data(), buf.size(), 0);
   if (n <= 0 || static_cast<std::size_t>(n) == buf.size()) return std::nullopt;
 
   ProcStatus status;

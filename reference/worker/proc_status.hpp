@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "unique_fd.hpp"
+
 namespace execkit::worker {
 
 struct ProcStatus {
@@ -26,16 +28,13 @@ struct ProcStatus {
 class ProcStatusReader {
  public:
   ProcStatusReader();
-  ProcStatusReader(const ProcStatusReader&) = delete;
-  ProcStatusReader& operator=(const ProcStatusReader&) = delete;
-  ~ProcStatusReader();
 
   // nullopt if /proc/self/status cannot be read or parsed.
   std::optional<ProcStatus> read();
 
  private:
   std::optional<ProcStatus> read_once();
-  int fd_ = -1;
+  UniqueFd fd_;
 };
 
 }  // namespace execkit::worker
