@@ -228,6 +228,13 @@ std::optional<PoolEngine::Reply> PoolEngine::read_reply(Worker& w, bool expectin
       } else if (response->result_size > settings_.config.max_result_bytes) {
         spill_->remove(call_id);
         outcome = fail<ResultError>(ResultError::Reason::too_large, "worker reported a result above the cap");
+      } else if (response->retire) {
+        // SPILL-8: what the task left behind could still truncate or rewrite
+        // the file under the caller's mapping; the worker is killed instead.
+        spill_->remove(call_id);
+        outcome = fail<SpillError>("the result of call " + std::to_string(call_id) +
+                                   " was refused: its task left something that could still change its spill file (" +
+                                   response->retire_reason + ")");
       } else {
         try {
           auto mapping = std::make_shared<Mapping>(

@@ -50,6 +50,19 @@ class NameRemover {
   int flags_ = 0;
 };
 
+// SPILL-8: a mapping of a file someone can still write may change under the
+// caller or fault (SIGBUS) once the file shrinks. The kernel grants a read
+// lease only while no one holds the file open for writing (an fd or a
+// writable shared mapping, in any process); the lease is dropped at once.
+void refuse_if_writable_elsewhere(int fd, const std::string& name) {
+  if (::fcntl(fd, F_SETLEASE, F_RDLCK) != 0) {
+    const int err = errno;
+    if (err == EAGAIN || err == EBUSY) refuse(name, "is still open for writing by another process or mapping");
+    refuse(name, std::string("cannot be proven free of writers (F_SETLEASE: ") + std::strerror(err) + ")");
+  }
+  ::fcntl(fd, F_SETLEASE, F_UNLCK);
+}
+
 }  // namespace
 
 Mapping take_spill_file(int dir_fd, const std::string& name, std::uint64_t expected_size) {
@@ -88,6 +101,7 @@ Mapping take_spill_file(int dir_fd, const std::string& name, std::uint64_t expec
   if (st.st_size < 0 || static_cast<std::uint64_t>(st.st_size) != expected_size)
     refuse(name, "is " + std::to_string(st.st_size) + " bytes, expected " + std::to_string(expected_size));
   static_assert(sizeof(std::size_t) >= sizeof(std::uint64_t), "a spill file's size must fit in size_t");
+  refuse_if_writable_elsewhere(fd.get(), name);
 
   try {
     return Mapping::map_readonly(fd.get(), static_cast<std::size_t>(expected_size));

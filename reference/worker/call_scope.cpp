@@ -92,8 +92,9 @@ void restore_environment(const std::vector<std::string>& environment) {
   }
 }
 
-CallScope::CallScope(const BaseState& base, ProcStatusReader& status, int control_fd) noexcept
-    : base_(base), status_(status), control_fd_(control_fd) {}
+CallScope::CallScope(const BaseState& base, ProcStatusReader& status, PosixTimerSweeper& timers,
+                     int control_fd) noexcept
+    : base_(base), status_(status), timers_(timers), control_fd_(control_fd) {}
 
 CallScope::~CallScope() {
   if (!restored_) restore();
@@ -136,6 +137,7 @@ RestoreReport CallScope::restore() {
 #endif
   ::umask(base_.umask);
   disarm_interval_timers();
+  if (!timers_.delete_all()) reasons.emplace_back("cannot list or delete the task's POSIX timers");
   const auto status = status_.read();
 #ifdef EXECKIT_MUTANT_SIGNALS_NOT_RESET
   if (false)  // mutant (docs/mutants.md): a task's signal dispositions and mask stay for the next call

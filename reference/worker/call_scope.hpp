@@ -9,6 +9,7 @@
 
 #include "base_state.hpp"
 #include "envelope.hpp"
+#include "posix_timers.hpp"
 
 namespace execkit::worker {
 
@@ -24,7 +25,7 @@ struct RestoreReport {
 
 class CallScope {
  public:
-  CallScope(const BaseState& base, ProcStatusReader& status, int control_fd) noexcept;
+  CallScope(const BaseState& base, ProcStatusReader& status, PosixTimerSweeper& timers, int control_fd) noexcept;
   CallScope(const CallScope&) = delete;
   CallScope& operator=(const CallScope&) = delete;
   // Restores the base state if restore() was not called.
@@ -39,6 +40,7 @@ class CallScope {
  private:
   const BaseState& base_;
   ProcStatusReader& status_;
+  PosixTimerSweeper& timers_;
   int control_fd_;
   bool restored_ = false;
 };

@@ -25,7 +25,9 @@
 #include "base_state.hpp"
 #include "call_scope.hpp"
 #include "control_channel.hpp"
+#include "leftovers.hpp"
 #include "module_cache.hpp"
+#include "posix_timers.hpp"
 #include "run_call.hpp"
 #include "worker_arguments.hpp"
 
@@ -95,6 +97,7 @@ void prepare_process(const execkit::worker::WorkerArguments& args) {
 [[noreturn]] void serve(execkit::worker::ControlChannel& channel) {
   using namespace execkit::worker;
   ProcStatusReader status;
+  PosixTimerSweeper timers;
   const BaseState base = capture_base_state(channel.fd(), status);
   // Every call, the first included, sees exactly what later restores produce.
   restore_environment(base.environment);
@@ -105,9 +108,20 @@ void prepare_process(const execkit::worker::WorkerArguments& args) {
     if (auto* violation = std::get_if<ProtocolViolation>(&received)) die(violation->message.c_str());
     auto& message = std::get<RequestMessage>(received);
     if (message.request.kind == execkit::wire::RequestKind::exit) ::_exit(0);
-    CallScope scope(base, status, channel.fd());
-    const auto response = run_call(std::move(message), scope, modules);
+    CallScope scope(base, status, timers, channel.fd());
+    auto [response, spill_file] = run_call(std::move(message), scope, modules);
     if (!scope.control_channel_intact()) die("the task closed or replaced the control socket");
+    if (spill_file) {
+      // SPILL-8: a spilled result is answered only after the restore, so the
+      // caller learns whether anything of the task (a thread, a process, a
+      // handle) could still change the file; it then refuses the result.
+      auto reasons = scope.restore().retire_reasons;
+      if (holds_handle_to(*spill_file)) reasons.emplace_back("the task kept a handle to its spill file");
+      if (!reasons.empty()) mark_retiring(response, reasons);
+      if (!channel.send(response)) ::_exit(0);
+      if (response.retire) await_end_of_service(channel);
+      continue;
+    }
     // Reply first, restore after: the restore is off the call's latency.
     if (!channel.send(response)) ::_exit(0);
     const auto restored = scope.restore();

@@ -1,8 +1,5 @@
 #include "proc_status.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <array>
 #include <charconv>
 #include <string_view>
@@ -19,30 +16,10 @@ bool parse_field(std::string_view line, std::string_view key, int base, T& out) 
   return ec == std::errc{};
 }
 
-}  // namespace
-
-ProcStatusReader::ProcStatusReader() : fd_(::open("/proc/self/status", O_RDONLY | O_CLOEXEC)) {}
-
-std::optional<ProcStatus> ProcStatusReader::read() {
-  if (auto status = read_once()) return status;
-  // The task closed or replaced our fd: whatever holds that number now is
-  // a leftover of the task, not ours to close.
-  fd_.release();
-  fd_.reset(::open("/proc/self/status", O_RDONLY | O_CLOEXEC));
-  return read_once();
-}
-
-std::optional<ProcStatus> ProcStatusReader::read_once() {
-  if (!fd_) return std::nullopt;
-  std::array<char, 8192> buf;
-  // A seq_file is generated anew when read from offset 0.
-  const ssize_t n = ::pread(fd_.get(), buf.data(), buf.size(), 0);
-  if (n <= 0 || static_cast<std::size_t>(n) == buf.size()) return std::nullopt;
-
+std::optional<ProcStatus> parse_status(std::string_view text) {
   ProcStatus status;
   int found = 0;
   std::uint64_t thread_pending = 0, shared_pending = 0;
-  std::string_view text(buf.data(), static_cast<std::size_t>(n));
   while (!text.empty()) {
     auto eol = text.find('\n');
     auto line = text.substr(0, eol);
@@ -61,6 +38,19 @@ std::optional<ProcStatus> ProcStatusReader::read_once() {
   if (found != 9) return std::nullopt;
   status.pending = thread_pending | shared_pending;
   return status;
+}
+
+}  // namespace
+
+ProcStatusReader::ProcStatusReader() : file_("/proc/self/status") {}
+
+std::optional<ProcStatus> ProcStatusReader::read() {
+  std::array<char, 8192> buf;
+  if (const auto text = file_.read(buf))
+    if (auto status = parse_status(*text)) return status;
+  file_.reopen();
+  const auto text = file_.read(buf);
+  return text ? parse_status(*text) : std::nullopt;
 }
 
 }  // namespace execkit::worker

@@ -6,7 +6,7 @@
 #include <optional>
 #include <string>
 
-#include "unique_fd.hpp"
+#include "kept_proc_file.hpp"
 
 namespace execkit::worker {
 
@@ -23,8 +23,7 @@ struct ProcStatus {
 
 // Reads /proc/self/status through an fd kept open for the worker's life:
 // one pread per call instead of open, read, read, close (6.5 us instead of
-// 11.3 us measured here). The fd is one the task sees (documented, ENV-7);
-// a task that closes or replaces it only costs a reopen.
+// 11.3 us measured here).
 class ProcStatusReader {
  public:
   ProcStatusReader();
@@ -33,8 +32,7 @@ class ProcStatusReader {
   std::optional<ProcStatus> read();
 
  private:
-  std::optional<ProcStatus> read_once();
-  UniqueFd fd_;
+  KeptProcFile file_;
 };
 
 }  // namespace execkit::worker

@@ -36,9 +36,11 @@ void ResultSink::append(std::span<const std::byte> bytes) {
   total_ += bytes.size();
 }
 
-void ResultSink::hand_over_spill_file() noexcept {
+FileIdentity ResultSink::hand_over_spill_file() noexcept {
+  const auto identity = identify_fd(spill_fd_.get());
   spill_fd_.reset();
   spill_created_ = false;
+  return identity;
 }
 
 void ResultSink::discard() noexcept {

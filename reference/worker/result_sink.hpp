@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "base_state.hpp"
 #include "envelope.hpp"
 #include "unique_fd.hpp"
 
@@ -39,7 +40,8 @@ class ResultSink {
   std::vector<std::byte> take_inline() noexcept { return std::move(buffer_); }
 
   // Closes the spill file and leaves it for the caller to take over.
-  void hand_over_spill_file() noexcept;
+  // Returns what it was, so the worker can look for handles a task kept.
+  FileIdentity hand_over_spill_file() noexcept;
   // Closes and unlinks the spill file, if any (every outcome but ok).
   void discard() noexcept;
 

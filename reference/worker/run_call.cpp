@@ -55,8 +55,9 @@ Verdict load_and_run(const wire::Request& request, std::span<const std::byte> in
   return run_task(std::get<TaskEntryPoint>(found), input, sink);
 }
 
-void fill_outcome(wire::Response& response, const Verdict& verdict, ResultSink& sink,
-                  const wire::WireMetrics& metrics) {
+// Returns the spill file handed over, if any.
+std::optional<FileIdentity> fill_outcome(wire::Response& response, const Verdict& verdict, ResultSink& sink,
+                                         const wire::WireMetrics& metrics) {
   if (const auto* not_started = std::get_if<NotStarted>(&verdict)) {
     response.kind = wire::ResponseKind::not_started;
     response.retire = true;
@@ -79,30 +80,34 @@ void fill_outcome(wire::Response& response, const Verdict& verdict, ResultSink& 
     response.result_size = sink.size();
     if (sink.spilled()) {
       response.location = wire::ResultLocation::spill_file;
-      sink.hand_over_spill_file();
-    } else {
-      response.location = wire::ResultLocation::inline_bytes;
-      response.inline_result = sink.take_inline();
+      return sink.hand_over_spill_file();
     }
+    response.location = wire::ResultLocation::inline_bytes;
+    response.inline_result = sink.take_inline();
   }
+  return std::nullopt;
 }
 
 }  // namespace
+
+void mark_retiring(wire::Response& response, const std::vector<std::string>& reasons) {
+  response.retire = true;
+  for (const auto& reason : reasons) {
+    if (!response.retire_reason.empty()) response.retire_reason += "; ";
+    response.retire_reason += reason;
+  }
+  response.retire_reason = bounded(std::move(response.retire_reason), max_retire_reason_bytes);
+}
 
 wire::Response retirement_notice(std::uint64_t last_call_id, const std::vector<std::string>& reasons) {
   wire::Response notice;
   notice.call_id = last_call_id;
   notice.kind = wire::ResponseKind::not_started;
-  notice.retire = true;
-  for (const auto& reason : reasons) {
-    if (!notice.retire_reason.empty()) notice.retire_reason += "; ";
-    notice.retire_reason += reason;
-  }
-  notice.retire_reason = bounded(std::move(notice.retire_reason), max_retire_reason_bytes);
+  mark_retiring(notice, reasons);
   return notice;
 }
 
-wire::Response run_call(RequestMessage message, CallScope& scope, ModuleCache& modules) {
+CallReply run_call(RequestMessage message, CallScope& scope, ModuleCache& modules) {
   const wire::Request& request = message.request;
   CallMetrics measure;
   const std::span<const std::byte> input =
@@ -117,11 +122,11 @@ wire::Response run_call(RequestMessage message, CallScope& scope, ModuleCache& m
   }
   measure.finish();
 
-  wire::Response response;
-  response.call_id = request.call_id;
-  fill_outcome(response, verdict, sink, measure.metrics());
+  CallReply reply;
+  reply.response.call_id = request.call_id;
+  reply.spill_file = fill_outcome(reply.response, verdict, sink, measure.metrics());
   message.input = Mapping();
-  return response;
+  return reply;
 }
 
 }  // namespace execkit::worker

@@ -113,18 +113,19 @@ TEST(WorkerProcess, ChildSeesOnlyItsOwnFds) {
   int leaked[2];
   ASSERT_EQ(::pipe(leaked), 0);
   auto w = WorkerProcess::spawn(options());
-  // Serving, the worker holds fds 0-3 and its own /proc/<pid>/status (fd 4,
-  // opened last before it waits for a request).
-  const std::string own_status = "/proc/" + std::to_string(w.pid()) + "/status";
+  // Serving, the worker holds fds 0-3 and its own /proc/<pid>/status and
+  // /proc/<pid>/timers (fds 4 and 5, opened last before it waits for a request).
+  const std::string own_timers = "/proc/" + std::to_string(w.pid()) + "/timers";
   std::map<int, std::string> fds;
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while ((fds = open_fds(w.pid())).count(4) == 0 || fds.at(4) != own_status) {
-    ASSERT_LT(std::chrono::steady_clock::now(), give_up) << "the worker never opened its status fd";
+  while ((fds = open_fds(w.pid())).count(5) == 0 || fds.at(5) != own_timers) {
+    ASSERT_LT(std::chrono::steady_clock::now(), give_up) << "the worker never opened its timers fd";
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   std::string listing;
   for (const auto& [fd, target] : fds) listing += std::to_string(fd) + " " + target + "\n";
-  EXPECT_EQ(fds.size(), 5u) << "expected exactly fds 0..4 in the worker:\n" << listing;
+  EXPECT_EQ(fds.size(), 6u) << "expected exactly fds 0..5 in the worker:\n" << listing;
+  EXPECT_EQ(fds.at(4), "/proc/" + std::to_string(w.pid()) + "/status") << listing;
   for (int fd : leaked) {
     for (const auto& [number, target] : fds) EXPECT_NE(target, fd_target(fd)) << "the caller's pipe reached fd " << number;
   }
