@@ -107,16 +107,33 @@ EXECKIT_TASK(lower_hard_rlimit)(execkit::TaskContext& ctx) {
   ctx.write("ok");
 }
 
-// Input "uid,gid": drops supplementary groups and switches to them (needs
-// privilege; irreversible for the process). Result "ok".
-EXECKIT_TASK(drop_credentials)(execkit::TaskContext& ctx) {
-  const auto text = input_text(ctx);
-  const auto comma = text.find(',');
-  const auto uid = parse_decimal<uid_t>(text.substr(0, comma), "uid");
-  const auto gid = parse_decimal<gid_t>(comma == std::string_view::npos ? "" : text.substr(comma + 1), "gid");
-  if (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0) {
-    throw std::system_error(errno, std::generic_category(), "probe: drop_credentials");
+// Input: what to change, each irreversible for the process or invisible to a
+// check of the real uid alone (needs privilege):
+//   groups     supplementary groups only (setgroups to {65534})
+//   gid        real, effective and saved gid only (setresgid to 65534)
+//   euid       the effective uid only (setresuid(-1, 65534, -1)), saved uid kept
+//   all        groups, gid and every uid
+// Result "ok".
+EXECKIT_TASK(change_credentials)(execkit::TaskContext& ctx) {
+  const auto kind = input_text(ctx);
+  const gid_t nobody_group = 65534;
+  const uid_t nobody = 65534;
+  int rc = 0;
+  if (kind == "groups") {
+    rc = ::setgroups(1, &nobody_group);
+  } else if (kind == "gid") {
+    rc = ::setresgid(nobody_group, nobody_group, nobody_group);
+  } else if (kind == "euid") {
+    rc = ::setresuid(static_cast<uid_t>(-1), nobody, static_cast<uid_t>(-1));
+  } else if (kind == "all") {
+    rc = ::setgroups(0, nullptr) != 0 || ::setresgid(nobody_group, nobody_group, nobody_group) != 0 ||
+                 ::setresuid(nobody, nobody, nobody) != 0
+             ? -1
+             : 0;
+  } else {
+    throw std::invalid_argument("probe: change_credentials: unknown kind '" + std::string(kind) + "'");
   }
+  if (rc != 0) throw std::system_error(errno, std::generic_category(), "probe: change_credentials " + std::string(kind));
   ctx.write("ok");
 }
 

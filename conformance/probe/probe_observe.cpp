@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdio>
@@ -96,10 +97,19 @@ EXECKIT_TASK(rlimits)(execkit::TaskContext& ctx) {
   ctx.write(out);
 }
 
-// Result: "<uid> <euid> <gid> <egid>".
+// Result: "uid <real> <effective> <saved> gid <real> <effective> <saved>
+// groups <g>,<g>,...".
 EXECKIT_TASK(credentials)(execkit::TaskContext& ctx) {
-  ctx.write(std::to_string(::getuid()) + " " + std::to_string(::geteuid()) + " " + std::to_string(::getgid()) + " " +
-            std::to_string(::getegid()));
+  uid_t ruid = 0, euid = 0, suid = 0;
+  gid_t rgid = 0, egid = 0, sgid = 0;
+  ::getresuid(&ruid, &euid, &suid);
+  ::getresgid(&rgid, &egid, &sgid);
+  std::vector<gid_t> groups(static_cast<std::size_t>(std::max(::getgroups(0, nullptr), 0)));
+  groups.resize(static_cast<std::size_t>(std::max(::getgroups(static_cast<int>(groups.size()), groups.data()), 0)));
+  std::string out = "uid " + std::to_string(ruid) + " " + std::to_string(euid) + " " + std::to_string(suid) + " gid " +
+                    std::to_string(rgid) + " " + std::to_string(egid) + " " + std::to_string(sgid) + " groups ";
+  for (std::size_t i = 0; i < groups.size(); ++i) out += (i ? "," : "") + std::to_string(groups[i]);
+  ctx.write(out);
 }
 
 // Result: "pid=<getpid>\nworker_id=<EXECKIT_WORKER_ID>\nnode_id=<EXECKIT_NODE_ID>\n".

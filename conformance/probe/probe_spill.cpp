@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -94,6 +95,9 @@ EXECKIT_TASK(write_then)(execkit::TaskContext& ctx) {
 //   wrong_size    a regular file one page larger
 //   directory     a directory
 //   foreign_owner a regular file with the same bytes, owned by uid/gid 65534
+//   hardlink      a hard link to `canary` (a file the caller owns, of the
+//                 expected size); fails with type "CannotLink" where the
+//                 canary cannot be linked into the spill dir
 // Fails with type "NoOpenSpillFile" when it has no spill file open.
 EXECKIT_TASK(swap_spill)(execkit::TaskContext& ctx) {
   const auto parts = execkit::probe::fields(input_text(ctx), ',', 4, "swap_spill");
@@ -117,6 +121,11 @@ EXECKIT_TASK(swap_spill)(execkit::TaskContext& ctx) {
   } else if (kind == "foreign_owner") {
     write_file(swap, size, 1);
     check(::chown(swap.c_str(), 65534, 65534), "chown " + swap);
+  } else if (kind == "hardlink") {
+    if (::link(canary.c_str(), swap.c_str()) != 0) {
+      ctx.fail("CannotLink", "cannot link " + canary + " to " + swap + ": " + std::strerror(errno));
+      return;
+    }
   } else if (kind == "directory") {
     check(::unlink(spill.c_str()), "unlink " + spill);
     check(::mkdir(spill.c_str(), 0700), "mkdir " + spill);

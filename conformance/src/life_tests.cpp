@@ -363,6 +363,50 @@ TEST_P(Life, LIFE_5_ShutdownWithoutWaitReturnsPromptlyAndCleanupCompletes) {
   }
 }
 
+// Idempotent means no second teardown, not "a later call may skip the
+// wait": a signal handler stops the backend early with shutdown(wait=false),
+// the normal exit path then waits (or just destroys the backend).
+TEST_P(Life, LIFE_5_LaterShutdownWaitAndDestructorStillWait) {
+  for (const bool by_destructor : {false, true}) {
+    const std::string how = by_destructor ? "the destructor" : "shutdown(wait=true)";
+    auto backend = make_backend();
+    int shutdowns = 0;
+    std::optional<Subscription> on_shutdown;
+    if (auto* hooks = hooks_of(*backend)) on_shutdown = hooks->on_shutdown([&] { ++shutdowns; });
+    const auto dir = make_dir(temp_dir(), std::string("rendezvous-") + (by_destructor ? "d" : "w"));
+    const auto [a, b] = start_two_workers(*backend, probe_call("rendezvous", dir.string() + ",2"),
+                                          probe_call("rendezvous", dir.string() + ",2"), bounds().call_timeout);
+    const auto baseline = list_dir(spill_dir());
+    const auto marker = temp_dir() / (std::string("written-") + (by_destructor ? "d" : "w"));
+    std::optional<PendingCall> in_flight;
+    in_flight.emplace(*backend, probe_call("write_then", "4194304,hang," + marker.string()), call_deadline());
+    ASSERT_TRUE(wait_until([&] { return std::filesystem::exists(marker); }, bounds().condition_wait));
+    const auto wa = identify(a.pid);
+    const auto wb = identify(b.pid);
+    backend->shutdown(false);
+    if (by_destructor) {
+      on_shutdown.reset();
+      backend.reset();
+    } else {
+      backend->shutdown(true);
+    }
+    if (capabilities().has_local_process_workers) {
+      EXPECT_TRUE(!wa || is_reaped(*wa)) << "worker " << a.pid << " is not reaped when " << how
+                                         << " returns after an earlier shutdown(wait=false)";
+      EXPECT_TRUE(!wb || is_reaped(*wb)) << "worker " << b.pid << " is not reaped when " << how
+                                         << " returns after an earlier shutdown(wait=false)";
+    }
+    for (const auto& name : list_dir(spill_dir())) {
+      EXPECT_TRUE(std::find(baseline.begin(), baseline.end(), name) != baseline.end())
+          << "spill file " << name << " remains when " << how << " returns after an earlier shutdown(wait=false)";
+    }
+    const auto outcome = in_flight->wait(bounds().condition_wait);
+    ASSERT_TRUE(outcome.has_value()) << "the in-flight call never completed after shutdown";
+    EXPECT_TRUE(ended_with<BackendClosed>(*outcome));
+    EXPECT_LE(shutdowns, 1) << "on_shutdown fired again: a second teardown";
+  }
+}
+
 TEST_P(Life, LIFE_5_ShutdownIsIdempotentAndLaterCallsFailClearly) {
   auto backend = make_backend();
   run_text(*backend, probe_call("echo"));

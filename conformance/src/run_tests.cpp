@@ -13,11 +13,6 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
-WorkerConfig single_worker(WorkerConfig config) {
-  config.max_workers = 1;
-  return config;
-}
-
 // A deadline short enough to keep the suite fast and long enough for a
 // warmed-up worker to start the task first.
 milliseconds short_deadline(const TimeBounds& bounds) { return bounds.deadline_grace * 2; }

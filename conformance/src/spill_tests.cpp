@@ -1,9 +1,12 @@
 // SPILL: large results, spill files and their cleanup (CONTRACT.md, SPILL-1..SPILL-7).
 #include <sys/inotify.h>
+#include <sys/uio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -11,6 +14,7 @@
 #include "child_caller.hpp"
 #include "execkit/conformance/suite.hpp"
 #include "pending_call.hpp"
+#include "proc.hpp"
 #include "scoped_env.hpp"
 #include "test_support.hpp"
 
@@ -84,11 +88,13 @@ bool in_file_mapping(const void* address) {
 }
 
 // Reports whether anyone opened or read a file (inotify), e.g. a canary that
-// a refused spill file points at.
+// a refused spill file points at. A hard link to it cannot be refused without
+// opening it (its link count is a property of the opened file): watch reads only.
 class OpenWatch {
  public:
-  explicit OpenWatch(const std::filesystem::path& file) : fd_(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) {
-    if (fd_ >= 0) ::inotify_add_watch(fd_, file.c_str(), IN_OPEN | IN_ACCESS);
+  explicit OpenWatch(const std::filesystem::path& file, std::uint32_t events = IN_OPEN | IN_ACCESS)
+      : fd_(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) {
+    if (fd_ >= 0) ::inotify_add_watch(fd_, file.c_str(), events);
   }
   OpenWatch(const OpenWatch&) = delete;
   OpenWatch& operator=(const OpenWatch&) = delete;
@@ -250,11 +256,11 @@ class SpillSwap {
   std::filesystem::path canary_;
 };
 
-#define EXECKIT_SPILL_SWAP_TEST(kind)                                                                           \
+#define EXECKIT_SPILL_SWAP_TEST(kind, watched_events)                                                           \
   EXECKIT_REQUIRE_CAPABILITY(has_named_spill_files);                                                            \
-  SpillSwap swap(temp_dir());                                                                            \
+  SpillSwap swap(temp_dir());                                                                                   \
   auto backend = make_backend();                                                                                \
-  OpenWatch canary_watch(swap.canary());                                                                        \
+  OpenWatch canary_watch(swap.canary(), watched_events);                                                        \
   const auto outcome = run(*backend, probe_call("swap_spill", swap.input(spill_dir(), kind)));                  \
   if (const auto* error = outcome.error_as<TaskError>(); error && error->type() == "NoOpenSpillFile") {         \
     GTEST_SKIP() << "the backend does not write the spill file while the task runs: " << error->message();     \
@@ -263,13 +269,120 @@ class SpillSwap {
   EXPECT_FALSE(canary_watch.touched()) << "the caller opened or read the file the swapped-in entry points to";  \
   EXPECT_TRUE(succeeded(run(*backend, probe_call("echo", "after")))) << "the backend stopped serving after a refused spill file"
 
-TEST_P(Spill, SPILL_4_RefusesSymlinkSwap) { EXECKIT_SPILL_SWAP_TEST("symlink"); }
-TEST_P(Spill, SPILL_4_RefusesFifoSwap) { EXECKIT_SPILL_SWAP_TEST("fifo"); }
-TEST_P(Spill, SPILL_4_RefusesWrongSizeSwap) { EXECKIT_SPILL_SWAP_TEST("wrong_size"); }
-TEST_P(Spill, SPILL_4_RefusesDirectorySwap) { EXECKIT_SPILL_SWAP_TEST("directory"); }
+constexpr std::uint32_t open_or_read = IN_OPEN | IN_ACCESS;
+
+TEST_P(Spill, SPILL_4_RefusesSymlinkSwap) { EXECKIT_SPILL_SWAP_TEST("symlink", open_or_read); }
+TEST_P(Spill, SPILL_4_RefusesFifoSwap) { EXECKIT_SPILL_SWAP_TEST("fifo", open_or_read); }
+TEST_P(Spill, SPILL_4_RefusesWrongSizeSwap) { EXECKIT_SPILL_SWAP_TEST("wrong_size", open_or_read); }
+TEST_P(Spill, SPILL_4_RefusesDirectorySwap) { EXECKIT_SPILL_SWAP_TEST("directory", open_or_read); }
 TEST_P(Spill, SPILL_4_RefusesForeignOwnedSwap) {
   if (::geteuid() != 0) GTEST_SKIP() << "creating a file owned by another user needs root; the suite runs unprivileged";
-  EXECKIT_SPILL_SWAP_TEST("foreign_owner");
+  EXECKIT_SPILL_SWAP_TEST("foreign_owner", open_or_read);
+}
+
+// A hard link to a file the caller owns, of exactly the expected size: only
+// the link count tells it from the real spill file.
+TEST_P(Spill, SPILL_4_RefusesHardLinkSwap) {
+  const auto canary_bytes = stream_bytes(SpillSwap::size, 2);
+  {
+    const auto outcome_check = [&] {
+      if (HasFatalFailure() || IsSkipped()) return;
+      // Whatever the backend did, the file the link pointed to is untouched.
+      struct stat st {};
+      ASSERT_EQ(::stat((temp_dir() / "canary").c_str(), &st), 0);
+      EXPECT_EQ(st.st_nlink, 1u) << "the hard link swapped in for the spill file was left behind";
+      const auto content = read_file(temp_dir() / "canary");
+      EXPECT_TRUE(content.size() == canary_bytes.size() &&
+                  std::memcmp(content.data(), canary_bytes.data(), content.size()) == 0)
+          << "the file a refused hard link pointed to was changed";
+    };
+    {
+      EXECKIT_REQUIRE_CAPABILITY(has_named_spill_files);
+      SpillSwap swap(temp_dir());
+      auto backend = make_backend();
+      OpenWatch canary_watch(swap.canary(), IN_ACCESS | IN_MODIFY);
+      const auto outcome = run(*backend, probe_call("swap_spill", swap.input(spill_dir(), "hardlink")));
+      if (const auto* error = outcome.error_as<TaskError>();
+          error && (error->type() == "NoOpenSpillFile" || error->type() == "CannotLink")) {
+        GTEST_SKIP() << "the task could not put a hard link in place of its spill file: " << error->message();
+      }
+      EXPECT_TRUE(ended_with<SpillError>(outcome)) << "a hard link to another file in place of the spill file must be refused";
+      EXPECT_FALSE(canary_watch.touched()) << "the caller read or wrote the file the hard link points to";
+      EXPECT_TRUE(succeeded(run(*backend, probe_call("echo", "after")))) << "the backend stopped serving after a refused spill file";
+    }
+    outcome_check();
+  }
+}
+
+// SPILL-8: a task tries to change its result after the caller has it.
+class Tamper {
+ public:
+  // Sizes: just past any inline threshold, and a few MiB.
+  static constexpr std::array<std::uint64_t, 2> sizes{40000, 4 * mib};
+  static constexpr std::uint64_t seed = 41;  // the probe's tamper_later stream
+
+  explicit Tamper(std::filesystem::path dir) : dir_(std::move(dir)) {}
+  std::string input(const std::filesystem::path& spill_dir, std::uint64_t size, const std::string& mode,
+                    const std::string& action) const {
+    return spill_dir.string() + "," + std::to_string(size) + "," + mode + "," + action + "," + dir_.string();
+  }
+  // Lets a left-behind attacker act, then waits until it did or (a local
+  // process, `local_pids`) is gone.
+  bool release_and_wait(std::chrono::milliseconds limit, bool local_pids) const {
+    write_file(dir_ / "go", "");
+    const auto attacker_file = dir_ / "attacker";
+    std::optional<ProcessIdentity> attacker;
+    return wait_until([&] {
+      if (std::filesystem::exists(dir_ / "acted") || !std::filesystem::exists(attacker_file)) return true;
+      if (!local_pids) return false;
+      if (!attacker) attacker = identify(static_cast<pid_t>(std::stol(read_file(attacker_file))));
+      return !attacker || has_exited(*attacker);
+    }, limit);
+  }
+  std::string report() const {
+    return std::filesystem::exists(dir_ / "acted") ? "errno " + read_file(dir_ / "acted") : "never acted";
+  }
+
+ private:
+  std::filesystem::path dir_;
+};
+
+// "" if the result can be read without a fault and holds `seed`'s stream;
+// else what is wrong. Read with process_vm_readv: a page that would raise
+// SIGBUS makes the read fail instead of killing the suite.
+std::string damage_to(std::span<const std::byte> bytes, std::uint64_t seed) {
+  const auto expected = stream_bytes(bytes.size(), seed);
+  std::vector<std::byte> copy(std::min<std::size_t>(bytes.size(), mib));
+  for (std::size_t offset = 0; offset < bytes.size(); offset += copy.size()) {
+    const auto n = std::min(copy.size(), bytes.size() - offset);
+    iovec local{copy.data(), n};
+    iovec remote{const_cast<std::byte*>(bytes.data() + offset), n};
+    const auto got = ::process_vm_readv(::getpid(), &local, 1, &remote, 1, 0);
+    if (got != static_cast<ssize_t>(n)) {
+      return "reading the result at offset " + std::to_string(offset) + " faults (" +
+             (got < 0 ? std::string(std::strerror(errno)) : "short read") + "): the caller would die of SIGBUS";
+    }
+    if (std::memcmp(copy.data(), expected.data() + offset, n) != 0)
+      return "the result's bytes changed after it was delivered (in the MiB at offset " + std::to_string(offset) + ")";
+  }
+  return "";
+}
+
+// Refusing the result is allowed; delivering a wrong or faulting one is not.
+::testing::AssertionResult refused_or_intact(const Outcome& outcome, std::uint64_t seed) {
+  if (!outcome.ok()) {
+    if (outcome.error_as<SpillError>() || outcome.error_as<ResultError>()) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "expected the result or a SpillError/ResultError refusing it, got "
+                                         << describe(outcome);
+  }
+  const auto damage = damage_to(outcome.value().bytes(), seed);
+  if (damage.empty()) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << damage;
+}
+
+bool no_result_handle(const Outcome& outcome) {
+  const auto* error = outcome.error_as<TaskError>();
+  return error && error->type() == "NoResultHandle";
 }
 
 // SPILL-5: after each terminal outcome, no spill file of the call remains.
@@ -365,6 +478,56 @@ TEST_P(Spill, SPILL_5_NoSpillFileAfterShutdown) {
   const auto outcome = call.wait(bounds().condition_wait);
   ASSERT_TRUE(outcome.has_value());
   EXPECT_TRUE(ended_with<BackendClosed>(*outcome));
+}
+
+// What the task leaves behind (a thread, a process) holds read-only handles,
+// so no writer exists when the result is delivered, and reopens them for
+// writing once the caller has it.
+TEST_P(Spill, SPILL_8_LeftoversCannotChangeADeliveredResult) {
+  auto backend = make_backend();
+  const bool local = capabilities().has_local_process_workers;
+  int attempts = 0, round = 0;
+  for (const std::string mode : {"thread", "grandchild"}) {
+    for (const std::uint64_t size : Tamper::sizes) {
+      for (const std::string action : {"truncate", "extend", "overwrite"}) {
+        const Tamper tamper(make_dir(temp_dir(), "tamper-" + std::to_string(round++)));
+        const auto outcome = run(*backend, probe_call("tamper_later", tamper.input(spill_dir(), size, mode, action)));
+        if (no_result_handle(outcome)) continue;
+        ++attempts;
+        EXPECT_TRUE(tamper.release_and_wait(bounds().condition_wait, local))
+            << "the " << mode << " left behind neither acted nor ended";
+        EXPECT_TRUE(refused_or_intact(outcome, Tamper::seed))
+            << "a " << mode << " the task left behind tried to " << action << " its " << size
+            << "-byte result after delivery (" << tamper.report() << ")";
+      }
+    }
+  }
+  if (attempts == 0) GTEST_SKIP() << "the task found no handle to its result while it ran: nothing to tamper with";
+}
+
+// Nothing runs on after the task: it keeps a handle or a mapping, and the
+// next call on the same worker uses it.
+TEST_P(Spill, SPILL_8_LaterCallCannotChangeAResultThroughWhatATaskKept) {
+  auto backend = make_backend(single_worker(config()));
+  int attempts = 0, round = 0;
+  for (const std::string mode : {"keep_handle", "keep_mapping"}) {
+    for (const std::uint64_t size : Tamper::sizes) {
+      for (const std::string action : {"truncate", "extend", "overwrite"}) {
+        if (mode == "keep_mapping" && action != "overwrite") continue;  // a mapping can only write
+        const Tamper tamper(make_dir(temp_dir(), "tamper-kept-" + std::to_string(round++)));
+        const auto outcome = run(*backend, probe_call("tamper_later", tamper.input(spill_dir(), size, mode, action)));
+        if (no_result_handle(outcome)) continue;
+        ++attempts;
+        const auto later = run(*backend, probe_call("tamper_kept", spill_dir().string() + "," + action + "," +
+                                                                   std::to_string(size)));
+        EXPECT_TRUE(refused_or_intact(outcome, Tamper::seed))
+            << "a later call used the " << (mode == "keep_handle" ? "read-only handle" : "writable mapping")
+            << " a task kept to " << action << " its " << size << "-byte result after delivery (later call: "
+            << describe(later) << ")";
+      }
+    }
+  }
+  if (attempts == 0) GTEST_SKIP() << "the task found no handle to its result while it ran: nothing to tamper with";
 }
 
 TEST_P(Spill, SPILL_6_FilesOfAKilledCallerAreSweptOnNextStart) {

@@ -97,6 +97,11 @@ std::optional<std::uint64_t> first_stream_mismatch(std::span<const std::byte> by
   return std::nullopt;
 }
 
+WorkerConfig single_worker(WorkerConfig config) {
+  config.max_workers = 1;
+  return config;
+}
+
 std::vector<std::string> list_dir(const std::filesystem::path& dir) {
   std::vector<std::string> names;
   std::error_code ec;

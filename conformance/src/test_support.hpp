@@ -40,6 +40,9 @@ TaskIdentity parse_identity(std::string_view text);
 std::optional<std::uint64_t> first_stream_mismatch(std::span<const std::byte> bytes, std::uint64_t seed);
 std::vector<std::byte> stream_bytes(std::uint64_t size, std::uint64_t seed);
 
+// A pool of one, so that consecutive calls meet the same worker.
+WorkerConfig single_worker(WorkerConfig config);
+
 std::vector<std::string> list_dir(const std::filesystem::path& dir);
 std::string read_file(const std::filesystem::path& path);
 void write_file(const std::filesystem::path& path, std::string_view content);
