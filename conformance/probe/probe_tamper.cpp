@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <ctime>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -33,13 +34,18 @@ bool is_result_file(std::string_view target, const std::string& spill_dir) {
   return target.starts_with(spill_dir + "/") || target.starts_with("/memfd:");
 }
 
+struct ResultFd {
+  int fd;
+  std::string path;  // "" for a memfd
+};
+
 // Fds of this process that refer to a file that may hold its result: one
 // under the spill dir, or a memfd. With `include_deleted`, also files whose
 // name is gone (a handle kept from an earlier call).
-std::vector<int> result_fds(const std::string& spill_dir, bool include_deleted) {
+std::vector<ResultFd> result_fds(const std::string& spill_dir, bool include_deleted) {
   DIR* fds = ::opendir("/proc/self/fd");
   if (fds == nullptr) throw std::system_error(errno, std::generic_category(), "probe: opendir /proc/self/fd");
-  std::vector<int> found;
+  std::vector<ResultFd> found;
   while (const dirent* entry = ::readdir(fds)) {
     if (entry->d_name[0] == '.') continue;
     std::array<char, 4096> target{};
@@ -47,7 +53,7 @@ std::vector<int> result_fds(const std::string& spill_dir, bool include_deleted) 
     if (n <= 0) continue;
     const std::string_view path(target.data(), static_cast<std::size_t>(n));
     if (is_result_file(path, spill_dir) && (include_deleted || !path.ends_with(" (deleted)")))
-      found.push_back(std::atoi(entry->d_name));
+      found.push_back({std::atoi(entry->d_name), path.starts_with("/memfd:") ? "" : std::string(path)});
   }
   ::closedir(fds);
   return found;
@@ -86,13 +92,16 @@ char action_code(std::string_view action) {
 
 // What a left-behind attacker needs, built before any fork: no allocation after.
 struct Attack {
-  std::string reopen_path, go, acted, acted_tmp;
+  std::string reopen_path, name, go, acted, acted_tmp;
   char action;
   off_t size;
   std::array<char, junk_bytes> junk;
 
-  Attack(int handle, const std::string& dir, char action_code, std::uint64_t result_size)
+  // `name`: the result file's path, when it has one: the caller removing it
+  // is the first sign that it has the result.
+  Attack(int handle, std::string result_name, const std::string& dir, char action_code, std::uint64_t result_size)
       : reopen_path("/proc/self/fd/" + std::to_string(handle)),
+        name(std::move(result_name)),
         go(dir + "/go"),
         acted(dir + "/acted"),
         acted_tmp(dir + "/acted.tmp"),
@@ -101,13 +110,17 @@ struct Attack {
     junk.fill('\xa5');
   }
 
-  // Waits for the test's go, tampers, reports "<errno>" in dir/acted.
+  // As soon as the caller has the result (the test's go, or the file's
+  // name gone), tampers; reports "<errno>" in dir/acted. Spins rather than
+  // sleeps: a backend may kill what the task left behind right after
+  // delivering, and the attack must come first to show the defect.
   void run() const {
-    const timespec pause{0, 1'000'000};
+    timespec start{}, now{};
+    ::clock_gettime(CLOCK_MONOTONIC, &start);
     struct stat st {};
-    for (long waited = 0; ::stat(go.c_str(), &st) != 0; ++waited) {
-      if (waited > 120'000) return;
-      ::nanosleep(&pause, nullptr);
+    while (::stat(go.c_str(), &st) != 0 && (name.empty() || ::stat(name.c_str(), &st) == 0)) {
+      ::clock_gettime(CLOCK_MONOTONIC, &now);
+      if (now.tv_sec - start.tv_sec > 120) return;
     }
     const int err = tamper(reopen_path.c_str(), action, size, junk.data());
     char text[16];
@@ -143,7 +156,8 @@ void write_result(execkit::TaskContext& ctx, std::uint64_t size) {
 //   keep_handle keeps a read-only handle open and returns
 //   keep_mapping keeps a writable shared mapping (no fd) and returns
 // The thread or child writes its pid to dir/attacker, waits until dir/go
-// exists, then reopens each handle for writing and applies `action`
+// exists or the file's name is gone (the caller took it), then reopens each
+// handle for writing and applies `action`
 // (truncate | extend | overwrite) and writes the errno (0: done) to
 // dir/acted. keep_* leave the work to a later call (tamper_kept).
 // Fails with type "NoResultHandle" when no such file is open.
@@ -161,7 +175,7 @@ EXECKIT_TASK(tamper_later)(execkit::TaskContext& ctx) {
     return;
   }
   std::vector<int> handles;
-  for (int fd : fds) {
+  for (const auto& [fd, path] : fds) {
     const int handle = mode == "keep_mapping" ? reopen(fd, O_RDWR) : reopen(fd, O_RDONLY);
     if (handle < 0) throw std::system_error(errno, std::generic_category(), "probe: reopen fd " + std::to_string(fd));
     handles.push_back(handle);
@@ -176,7 +190,7 @@ EXECKIT_TASK(tamper_later)(execkit::TaskContext& ctx) {
     return;
   }
   std::vector<Attack> attacks;
-  for (int handle : handles) attacks.emplace_back(handle, dir, action, size);
+  for (std::size_t i = 0; i < handles.size(); ++i) attacks.emplace_back(handles[i], fds[i].path, dir, action, size);
   if (mode == "thread") {
     execkit::probe::write_file_atomically(dir + "/attacker", std::to_string(::getpid()));
     std::thread([attacks = std::move(attacks)] {
@@ -188,6 +202,8 @@ EXECKIT_TASK(tamper_later)(execkit::TaskContext& ctx) {
   const pid_t child = ::fork();
   if (child < 0) throw std::system_error(errno, std::generic_category(), "probe: fork");
   if (child == 0) {
+    // Only the read-only handles: a copy of a writable fd would count as a writer.
+    for (const auto& [fd, path] : fds) ::close(fd);
     for (const auto& attack : attacks) attack.run();
     ::_exit(0);
   }
@@ -208,8 +224,8 @@ EXECKIT_TASK(tamper_kept)(execkit::TaskContext& ctx) {
   std::array<char, junk_bytes> junk;
   junk.fill('\xa5');
   int acted = 0;
-  for (int fd : result_fds(spill_dir, true)) {
-    acted += tamper(("/proc/self/fd/" + std::to_string(fd)).c_str(), action, size, junk.data()) == 0;
+  for (const auto& kept : result_fds(spill_dir, true)) {
+    acted += tamper(("/proc/self/fd/" + std::to_string(kept.fd)).c_str(), action, size, junk.data()) == 0;
   }
   std::ifstream maps("/proc/self/maps");
   for (std::string line; std::getline(maps, line);) {
