@@ -36,13 +36,13 @@ bool is_result_file(std::string_view target, const std::string& spill_dir) {
 
 struct ResultFd {
   int fd;
-  std::string path;  // "" for a memfd
+  std::string path;  // its name; "" for a memfd or a file without one (O_TMPFILE)
 };
 
-// Fds of this process that refer to a file that may hold its result: one
-// under the spill dir, or a memfd. With `include_deleted`, also files whose
-// name is gone (a handle kept from an earlier call).
-std::vector<ResultFd> result_fds(const std::string& spill_dir, bool include_deleted) {
+// Fds of this process that refer to a file that may hold a result: one under
+// the spill dir (named, or without a name as an O_TMPFILE or a file already
+// unlinked), or a memfd.
+std::vector<ResultFd> result_fds(const std::string& spill_dir) {
   DIR* fds = ::opendir("/proc/self/fd");
   if (fds == nullptr) throw std::system_error(errno, std::generic_category(), "probe: opendir /proc/self/fd");
   std::vector<ResultFd> found;
@@ -52,8 +52,9 @@ std::vector<ResultFd> result_fds(const std::string& spill_dir, bool include_dele
     const auto n = ::readlinkat(::dirfd(fds), entry->d_name, target.data(), target.size() - 1);
     if (n <= 0) continue;
     const std::string_view path(target.data(), static_cast<std::size_t>(n));
-    if (is_result_file(path, spill_dir) && (include_deleted || !path.ends_with(" (deleted)")))
-      found.push_back({std::atoi(entry->d_name), path.starts_with("/memfd:") ? "" : std::string(path)});
+    if (!is_result_file(path, spill_dir)) continue;
+    const bool named = !path.starts_with("/memfd:") && !path.ends_with(" (deleted)");
+    found.push_back({std::atoi(entry->d_name), named ? std::string(path) : ""});
   }
   ::closedir(fds);
   return found;
@@ -150,7 +151,7 @@ void write_result(execkit::TaskContext& ctx, std::uint64_t size) {
 
 // Input "spill_dir,size,mode,action,dir": writes `size` bytes of
 // ByteStream(41) as the result, finds the files open in its process that may
-// hold it (under spill_dir, or memfds) and, per mode:
+// hold it (under spill_dir, with or without a name, or memfds) and, per mode:
 //   thread      leaves a thread holding a read-only handle to each
 //   grandchild  leaves a child process holding read-only handles
 //   keep_handle keeps a read-only handle open and returns
@@ -169,7 +170,7 @@ EXECKIT_TASK(tamper_later)(execkit::TaskContext& ctx) {
   const char action = action_code(parts[3]);
   const std::string dir(parts[4]);
   write_result(ctx, size);
-  const auto fds = result_fds(spill_dir, false);
+  const auto fds = result_fds(spill_dir);
   if (fds.empty()) {
     ctx.fail("NoResultHandle", "no file under " + spill_dir + " and no memfd is open while the task runs");
     return;
@@ -224,7 +225,7 @@ EXECKIT_TASK(tamper_kept)(execkit::TaskContext& ctx) {
   std::array<char, junk_bytes> junk;
   junk.fill('\xa5');
   int acted = 0;
-  for (const auto& kept : result_fds(spill_dir, true)) {
+  for (const auto& kept : result_fds(spill_dir)) {
     acted += tamper(("/proc/self/fd/" + std::to_string(kept.fd)).c_str(), action, size, junk.data()) == 0;
   }
   std::ifstream maps("/proc/self/maps");
