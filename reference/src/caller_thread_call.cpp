@@ -79,7 +79,7 @@ PoolEngine::HandBack PoolEngine::run_borrowed(Worker& w, const std::shared_ptr<C
     if (fds[interrupt].revents != 0) {
       std::lock_guard lock(mutex_);
       return {Action::stop, &w,
-              closing_ ? Outcome::failure(BackendClosed("backend shut down while call " + std::to_string(call->id()) +
+              closing_ ? Outcome::failure(BackendClosed(failure_.value_or("backend shut down") + " while call " + std::to_string(call->id()) +
                                                         " was running"))
                        : Outcome::failure(CancelledError("call " + std::to_string(call->id()) +
                                                          " was cancelled while running"))};

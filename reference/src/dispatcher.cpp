@@ -20,7 +20,11 @@ struct Dispatcher::Queue {
       auto next = std::move(work.front());
       work.pop_front();
       lock.unlock();
-      next();
+      try {
+        next();
+      } catch (...) {
+        // Posted work isolates its own failures; this thread must outlive anything that slips through.
+      }
       next = nullptr;  // release captures outside the lock
       lock.lock();
     }

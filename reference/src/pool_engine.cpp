@@ -2,12 +2,15 @@
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <csignal>
 #include <system_error>
+#include <thread>
 
 #include "pool_worker.hpp"
 #include "random_id.hpp"
@@ -98,9 +101,133 @@ void PoolEngine::wait_closed() {
   closed_cv_.wait(lock, [this] { return closed_; });
 }
 
+std::optional<std::string> PoolEngine::failure() const {
+  std::lock_guard lock(mutex_);
+  return failure_;
+}
+
+// Nothing that fails on this thread may escape it (std::terminate would end
+// the caller's process): a failure shuts the engine down in order, ending
+// every call with BackendClosed naming the cause; a failure while doing so
+// tears it down at once.
 void PoolEngine::run() {
   std::array<epoll_event, 64> events{};
-  while (true) {
+  for (bool running = true; running;) {
+    try {
+      running = run_once(events);
+    } catch (const std::exception& e) {
+      running = fail_engine(e.what());
+    } catch (...) {
+      running = fail_engine("unknown exception");
+    }
+  }
+  try {
+    spill_.reset();  // removes this pool's lock file and any leftover spill file
+  } catch (...) {
+  }
+  {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+  }
+  closed_cv_.notify_all();
+}
+
+bool PoolEngine::fail_engine(const std::string& cause) noexcept {
+  try {
+    const std::string reason = "the backend's I/O thread failed (" + cause + ")";
+    if (failed_) {
+      tear_down(reason);
+      return false;
+    }
+    failed_ = true;
+    settings_.config.log("shutting down: " + reason);
+    {
+      std::lock_guard lock(mutex_);
+      failure_ = reason;
+      closing_ = true;
+      for (auto& b : borrowed_) interrupt_borrower(*b.worker);
+    }
+    return true;
+  } catch (...) {
+    tear_down("the backend's I/O thread failed");
+    return false;
+  }
+}
+
+// Last resort, when an orderly shutdown failed too: every worker is killed
+// and reaped here, every call ends; no watch, no allocation needed to go on.
+void PoolEngine::tear_down(const std::string& cause) noexcept {
+  auto end = [&](const std::shared_ptr<CallState>& call) {
+    if (!call) return;
+    try {
+      call->finish(fail<BackendClosed>(cause));
+    } catch (...) {
+    }
+  };
+  {
+    std::unique_lock lock(mutex_);
+    closing_ = true;
+    for (auto& b : borrowed_) interrupt_borrower(*b.worker);
+  }
+  // Borrowers hand their workers back promptly once interrupted.
+  for (;;) {
+    {
+      std::lock_guard lock(mutex_);
+      if (borrowed_.empty()) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  std::vector<std::shared_ptr<CallState>> calls;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& back : handed_back_)
+      if (back.worker->call) calls.push_back(back.worker->call);
+    for (auto& c : inbox_calls_) calls.push_back(c);
+    parked_.clear();
+  }
+  for (auto& c : queue_) calls.push_back(c);
+  for (auto& w : workers_) {
+    calls.push_back(w.call);
+    w.process.kill_all();
+    siginfo_t info{};
+    while (!w.process.reaped() && ::waitid(P_PIDFD, static_cast<id_t>(w.process.pidfd()), &info, WEXITED) != 0 &&
+           errno == EINTR) {
+    }
+    w.process.try_reap();
+    if (w.call) spill_->remove(w.call->id());
+  }
+  for (auto& c : calls) end(c);
+}
+
+// A worker the engine cannot watch any more is killed; its call, if it
+// has one, ends with `outcome` (or a WorkerCrashed naming the cause) once
+// the worker is reaped.
+void PoolEngine::lose_worker(Worker& w, const std::string& cause, std::optional<Outcome> outcome) noexcept {
+  try {
+    const std::string what = "worker " + w.id + " was killed: the backend could not watch it (" + cause + ")";
+    settings_.config.log(what);
+    if (w.call && !outcome) outcome = fail<WorkerCrashed>(SIGKILL, std::nullopt, what);
+  } catch (...) {
+  }
+  if (w.call) w.state = Worker::State::busy;
+  stop_worker(w, std::move(outcome));
+}
+
+// Blocks until a worker that was sent SIGKILL has exited (not reaped).
+void PoolEngine::await_death(Worker& w) noexcept {
+  siginfo_t info{};
+  while (::waitid(P_PIDFD, static_cast<id_t>(w.process.pidfd()), &info, WEXITED | WNOWAIT) != 0 && errno == EINTR) {
+  }
+}
+
+// For a killed worker whose exit watch may not be armed.
+void PoolEngine::reap_now(Worker& w) {
+  await_death(w);
+  on_worker_exit(w);
+}
+
+bool PoolEngine::run_once(std::span<epoll_event> events) {
+  {
     int n = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), next_timeout_ms(Clock::now()));
     for (int i = 0; i < n; ++i) {
       if (events[i].data.ptr == nullptr) {
@@ -126,7 +253,7 @@ void PoolEngine::run() {
             finish_running(w, std::move(*w.outcome_on_death));
           }
         for (auto& w : workers_) unwatch_all(w);
-        break;
+        return false;
       }
     }
 #endif
@@ -135,14 +262,8 @@ void PoolEngine::run() {
       dispatch();
       park_idle_workers();
     }
-    if (shutting_down_ && workers_.empty()) break;
+    return !(shutting_down_ && workers_.empty());
   }
-  spill_.reset();  // removes this pool's lock file and any leftover spill file
-  {
-    std::lock_guard lock(mutex_);
-    closed_ = true;
-  }
-  closed_cv_.notify_all();
 }
 
 void PoolEngine::handle_event(Watch& watch, std::uint32_t events) {
@@ -202,8 +323,9 @@ void PoolEngine::take_inbox() {
     handed.swap(handed_back_);
     if (closing_) shutting_down_ = true;
   }
-  for (auto& back : handed) take_back(std::move(back));
+  // Queued first: a call in a local vector would be lost if anything below threw.
   for (auto& c : calls) queue_.push_back(std::move(c));
+  for (auto& back : handed) take_back(std::move(back));
   for (auto& c : cancels) {
     if (c->finished()) continue;
     auto queued = std::find(queue_.begin(), queue_.end(), c);
@@ -224,9 +346,18 @@ void PoolEngine::take_inbox() {
 void PoolEngine::take_back(HandBack back) {
   Worker& w = *back.worker;
   w.with_io = true;
-  for (std::size_t channel = 0; channel < 3; ++channel) set_watched(w, channel, true);
-  // Its death may have been reported, and swallowed, while it was lent.
-  arm_exit_watch(w, EPOLL_CTL_MOD);
+  try {
+    // Its death may have been reported, and swallowed, while it was lent.
+    arm_exit_watch(w, EPOLL_CTL_MOD);
+    for (std::size_t channel = 0; channel < 3; ++channel) set_watched(w, channel, true);
+  } catch (const std::system_error& e) {
+    // Unwatched, it cannot serve: it dies, and its call ends as the hand-back
+    // says. Its exit watch may be unarmed, so it is reaped here.
+    if (back.action == HandBack::Action::requeue) queue_.push_front(std::move(w.call));  // never started
+    lose_worker(w, e.what(), back.action == HandBack::Action::stop ? std::move(back.outcome) : std::nullopt);
+    reap_now(w);
+    return;
+  }
   switch (back.action) {
     case HandBack::Action::park:
     case HandBack::Action::idle:
@@ -316,23 +447,31 @@ std::size_t PoolEngine::live_workers() const {
 }
 
 PoolEngine::Worker* PoolEngine::unpark_one() {
-  Worker* w = nullptr;
-  {
-    std::lock_guard lock(mutex_);
-    if (parked_.empty()) return nullptr;
-    w = parked_.back();
-    parked_.pop_back();
-    w->lent = Worker::Lent::no;
+  for (;;) {
+    Worker* w = nullptr;
+    {
+      std::lock_guard lock(mutex_);
+      if (parked_.empty()) return nullptr;
+      w = parked_.back();
+      parked_.pop_back();
+      w->lent = Worker::Lent::no;
+    }
+    if (adopt_idle(*w)) return w;
   }
-  adopt_idle(*w);
-  return w;
 }
 
-// A parked worker, just taken out of the parked set, is the I/O thread's again.
-void PoolEngine::adopt_idle(Worker& w) {
+// A parked worker, just taken out of the parked set, is the I/O thread's
+// again. False if it cannot be watched: it is then being killed.
+bool PoolEngine::adopt_idle(Worker& w) {
   w.with_io = true;
   w.state = Worker::State::idle;
-  for (std::size_t channel = 0; channel < 3; ++channel) set_watched(w, channel, true);
+  try {
+    for (std::size_t channel = 0; channel < 3; ++channel) set_watched(w, channel, true);
+    return true;
+  } catch (const std::system_error& e) {
+    lose_worker(w, e.what(), std::nullopt);
+    return false;
+  }
 }
 
 void PoolEngine::dispatch() {
@@ -474,8 +613,14 @@ void PoolEngine::on_worker_exit(Worker& w) {
   if (w.state == Worker::State::busy) on_response(w);  // a reply may precede the death
   auto exit = w.process.try_reap();
   if (!exit) {
-    arm_exit_watch(w, EPOLL_CTL_MOD);
-    return;
+    try {
+      arm_exit_watch(w, EPOLL_CTL_MOD);
+      return;
+    } catch (const std::system_error& e) {
+      lose_worker(w, e.what(), std::nullopt);
+      await_death(w);
+      exit = w.process.try_reap();
+    }
   }
   w.reaped = true;
   if (w.state == Worker::State::busy) drain_output(w, true);
@@ -501,17 +646,17 @@ void PoolEngine::on_worker_exit(Worker& w) {
 }
 
 void PoolEngine::close_all() {
+  const std::string shut_down = failed_ ? failure().value_or("backend shut down") : "backend shut down";
   while (!queue_.empty()) {
     auto call = std::move(queue_.front());
     queue_.pop_front();
-    call->finish(fail<BackendClosed>("backend shut down before call " + std::to_string(call->id()) + " started"));
+    call->finish(fail<BackendClosed>(shut_down + " before call " + std::to_string(call->id()) + " started"));
   }
-  while (unpark_one() != nullptr) {
-  }
+  while (Worker* w = unpark_one()) (void)w;
   for (auto& w : workers_)
     if (w.with_io && w.state != Worker::State::dying)
       stop_worker(w, w.state == Worker::State::busy
-                         ? std::optional<Outcome>(fail<BackendClosed>("backend shut down while call " +
+                         ? std::optional<Outcome>(fail<BackendClosed>(shut_down + " while call " +
                                                                       std::to_string(w.call->id()) + " was running"))
                          : std::nullopt);
 }

@@ -5,6 +5,8 @@
 // cancel, a crash, shutdown — hands the worker back to the I/O thread.
 #pragma once
 
+#include <sys/epoll.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -14,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -50,6 +53,8 @@ class PoolEngine : public std::enable_shared_from_this<PoolEngine> {
   void close();
   // Waits until every worker is reaped and every spill file removed.
   void wait_closed();
+  // Why the engine shut itself down (a failure of its own thread), if it did.
+  std::optional<std::string> failure() const;
 
  private:
   struct Worker;
@@ -64,6 +69,12 @@ class PoolEngine : public std::enable_shared_from_this<PoolEngine> {
 
   PoolEngine(EngineSettings settings, SpillDir spill);
   void run();
+  bool run_once(std::span<epoll_event> events);  // false once shut down
+  bool fail_engine(const std::string& cause) noexcept;
+  void tear_down(const std::string& cause) noexcept;
+  void lose_worker(Worker& w, const std::string& cause, std::optional<Outcome> outcome) noexcept;
+  void await_death(Worker& w) noexcept;
+  void reap_now(Worker& w);
   void handle_event(Watch& watch, std::uint32_t events);
   void on_lent_worker_event(Worker& w, bool exited);
   void take_inbox();
@@ -75,7 +86,7 @@ class PoolEngine : public std::enable_shared_from_this<PoolEngine> {
   void dispatch();
   void park_idle_workers();
   Worker* unpark_one();
-  void adopt_idle(Worker& w);
+  bool adopt_idle(Worker& w);
   void start_call(Worker& w, std::shared_ptr<CallState> call);
   Worker* spawn_worker();
   void stop_worker(Worker& w, std::optional<Outcome> outcome_after_death);
@@ -107,7 +118,8 @@ class PoolEngine : public std::enable_shared_from_this<PoolEngine> {
   UniqueFd epoll_, wake_;
 
   // Shared with other threads, guarded by mutex_.
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
+  std::optional<std::string> failure_;
   std::vector<std::shared_ptr<CallState>> inbox_calls_;
   std::vector<std::shared_ptr<CallState>> inbox_cancels_;
   std::vector<HandBack> handed_back_;
@@ -122,6 +134,7 @@ class PoolEngine : public std::enable_shared_from_this<PoolEngine> {
   std::deque<std::shared_ptr<CallState>> queue_;
   std::list<Worker> workers_;
   bool shutting_down_ = false;
+  bool failed_ = false;  // fail_engine ran: a second failure tears down at once
 
   std::thread thread_;
 };

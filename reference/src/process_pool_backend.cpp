@@ -70,11 +70,18 @@ class ProcessPoolBackend::Impl {
   Submission submit(Call call, Deadline deadline, CompletionHandler on_done) {
     auto hooks = hooks_;
     auto dispatcher = dispatcher_;
-    auto sink = [hooks, dispatcher, on_done = std::move(on_done)](const std::shared_ptr<CallState>& state,
-                                                                  Outcome outcome) {
-      dispatcher->post([hooks, state, on_done, outcome = std::move(outcome)]() mutable {
+    auto sink = [hooks, dispatcher, log = config_.log, on_done = std::move(on_done)](
+                    const std::shared_ptr<CallState>& state, Outcome outcome) {
+      dispatcher->post([hooks, state, log, on_done, outcome = std::move(outcome)]() mutable {
         hooks->fire_complete(state->call(), metrics_of(outcome), outcome.error());
-        on_done(std::move(outcome));
+        // The handler runs on the backend's thread: what it throws must not end the process.
+        try {
+          on_done(std::move(outcome));
+        } catch (const std::exception& e) {
+          log("a completion handler of call " + std::to_string(state->id()) + " threw: " + e.what());
+        } catch (...) {
+          log("a completion handler of call " + std::to_string(state->id()) + " threw a non-exception");
+        }
       });
     };
     auto state = std::make_shared<CallState>(next_call_id_++, std::move(call), deadline, std::move(sink), engine_);
@@ -107,7 +114,11 @@ class ProcessPoolBackend::Impl {
   HookRegistry& hooks() { return *hooks_; }
 
  private:
-  static Outcome closed_error() { return Outcome::failure(BackendClosed("backend is shut down; call rejected")); }
+  Outcome closed_error() const {
+    if (auto failure = engine_->failure())
+      return Outcome::failure(BackendClosed("backend stopped: " + *failure + "; call rejected"));
+    return Outcome::failure(BackendClosed("backend is shut down; call rejected"));
+  }
 
   WorkerConfig config_;
   std::shared_ptr<HookRegistry> hooks_;

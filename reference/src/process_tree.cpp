@@ -7,6 +7,8 @@
 
 #include <cstdio>
 #include <fstream>
+#include <iterator>
+#include <sstream>
 #include <set>
 #include <string>
 #include <vector>
@@ -30,11 +32,29 @@ std::vector<pid_t> children_of(pid_t pid) {
   return out;
 }
 
-void kill_one(pid_t pid) {
-  // A pidfd pins the process we saw in the listing for the send.
-  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+// The parent pid /proc shows for `pid`, or -1.
+pid_t parent_of(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+  const auto close = text.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream rest(text.substr(close + 1));
+  char state = 0;
+  pid_t parent = -1;
+  rest >> state >> parent;
+  return rest ? parent : -1;
+}
+
+// SIGKILLs `pid` if it is a child of `parent`, never a stranger that took
+// the pid after the listed child was reaped. The pidfd fixes which process
+// the signal goes to; the parent is read after it was opened. While that
+// process is unreaped, /proc/<pid> is that process, so the check is about
+// it; once it is reaped, the signal through its pidfd does nothing.
+void kill_if_child_of(pid_t pid, pid_t parent) {
+  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   if (fd < 0) return;  // already gone
-  ::syscall(SYS_pidfd_send_signal, fd, SIGKILL, nullptr, 0);
+  if (parent_of(pid) == parent) ::syscall(SYS_pidfd_send_signal, fd, SIGKILL, nullptr, 0);
   ::close(fd);
 }
 
@@ -51,7 +71,7 @@ int kill_descendants(pid_t root) noexcept {
         frontier.pop_back();
         for (pid_t child : children_of(pid)) {
           if (killed.insert(child).second) {
-            kill_one(child);
+            kill_if_child_of(child, pid);
             found_new = true;
           }
           frontier.push_back(child);
