@@ -1,28 +1,32 @@
 # execkit_add_mutant(<name> CLAUSES <clause-id>...
 #                    [DECORATOR <entry>]
-#                    [CALLER <source> <definition>]
-#                    [WORKER <source> <definition>]
-#                    [CORE <source> <definition>]
+#                    [CALLER <source>]
+#                    [WORKER <source>]
+#                    [CORE <source>]
 #                    [TIMEOUT <seconds>])
 #
 # Builds the conformance binary bin/mutants/mutant_<name> for one mutant of
 # the reference backend and registers the ctest test mutant.<name> (label
 # `mutants`), which passes only if the suite kills the mutant on every clause
-# in CLAUSES (run_mutant.py). The defect comes from at most one of each:
+# in CLAUSES (run_mutant.py). The defect comes from a decorator or from the
+# patch mutants/patches/<name>.patch, which changes exactly the sources named:
 #
 #   DECORATOR  the backend is decorator_factory(<entry>) (decorators.hpp)
-#   CALLER     reference/src/<source> recompiled with -D<definition>, linked
-#              with the unmodified objects of every other source
-#   WORKER     reference/worker/<source> recompiled with -D<definition> into
+#   CALLER     reference/src/<source>, patched, linked with the unmodified
+#              objects of every other source
+#   WORKER     reference/worker/<source>, patched, built into
 #              bin/mutants/execkit-worker-<name>, which the backend starts
-#   CORE       src/core/<source> recompiled with -D<definition>
+#   CORE       src/core/<source>, patched
 #
-# Only the mutated translation unit is compiled again: the rest comes from
-# $<TARGET_OBJECTS> of the unmodified targets, minus the replaced object.
+# The patch is applied to copies under <build>/mutants/patched/<name>/
+# (apply_patch.py), never to the sources, and only the patched translation
+# units are compiled again: the rest comes from $<TARGET_OBJECTS> of the
+# unmodified targets, minus the replaced objects.
 include_guard(GLOBAL)
 
 set(EXECKIT_MUTANT_DIR ${CMAKE_RUNTIME_OUTPUT_DIRECTORY}/mutants)
 set(EXECKIT_MUTANT_RECORDS ${PROJECT_BINARY_DIR}/mutants/records)
+set(EXECKIT_MUTANT_PATCHED ${PROJECT_BINARY_DIR}/mutants/patched)
 # Must pass against every mutant (unless it belongs to the mutant's own clauses).
 set(EXECKIT_MUTANT_SMOKE
   "Mutant_SelfCheck.*"
@@ -36,12 +40,36 @@ function(_execkit_objects_without out target source)
   set(${out} "$<FILTER:$<TARGET_OBJECTS:${target}>,EXCLUDE,/${pattern}\\.o$>" PARENT_SCOPE)
 endfunction()
 
-# An object library: `source` compiled with -D`definition`.
-function(_execkit_mutated_object out name side source definition)
+find_program(EXECKIT_PATCH_PROGRAM patch REQUIRED DOC "GNU patch, for the mutants' patches (scripts/setup installs it)")
+
+# Copies of the sources in ARGN (paths relative to the repository root), with
+# mutants/patches/<name>.patch applied, under ${EXECKIT_MUTANT_PATCHED}/<name>.
+function(_execkit_patch_copies name)
+  set(patch_file ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/patches/${name}.patch)
+  if(NOT EXISTS ${patch_file})
+    message(FATAL_ERROR "execkit_add_mutant(${name}): no patch mutants/patches/${name}.patch (docs/mutants.md)")
+  endif()
+  set(dir ${EXECKIT_MUTANT_PATCHED}/${name})
+  set(originals ${ARGN})
+  list(TRANSFORM originals PREPEND ${PROJECT_SOURCE_DIR}/)
+  set(copies ${ARGN})
+  list(TRANSFORM copies PREPEND ${dir}/)
+  add_custom_command(OUTPUT ${copies}
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/apply_patch.py --mutant ${name}
+      --patch ${patch_file} --source-dir ${PROJECT_SOURCE_DIR} --output-dir ${dir}
+      --patch-program ${EXECKIT_PATCH_PROGRAM} ${ARGN}
+    DEPENDS ${patch_file} ${originals} ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/apply_patch.py
+    COMMENT "Applying mutants/patches/${name}.patch"
+    VERBATIM)
+endfunction()
+
+# An object library: the patched copy of `source` (relative to the repository
+# root), which still finds the headers next to the original.
+function(_execkit_mutated_object out name side source)
   set(library mutant_${name}_${side})
-  add_library(${library} OBJECT ${PROJECT_SOURCE_DIR}/${source})
-  target_compile_definitions(${library} PRIVATE ${definition})
-  target_include_directories(${library} PRIVATE ${PROJECT_SOURCE_DIR}/reference/src ${PROJECT_SOURCE_DIR}/src/core)
+  add_library(${library} OBJECT ${EXECKIT_MUTANT_PATCHED}/${name}/${source})
+  get_filename_component(home ${PROJECT_SOURCE_DIR}/${source} DIRECTORY)
+  target_include_directories(${library} PRIVATE ${home} ${PROJECT_SOURCE_DIR}/reference/src ${PROJECT_SOURCE_DIR}/src/core)
   target_link_libraries(${library} PRIVATE execkit_core Threads::Threads execkit_warnings)
   set(${out} ${library} PARENT_SCOPE)
 endfunction()
@@ -51,12 +79,22 @@ function(execkit_add_mutant name)
   if(NOT arg_CLAUSES)
     message(FATAL_ERROR "execkit_add_mutant(${name}): CLAUSES is required")
   endif()
+  set(CALLER_home reference/src)
+  set(WORKER_home reference/worker)
+  set(CORE_home src/core)
+  set(patched)
   foreach(side CALLER WORKER CORE)
     list(LENGTH arg_${side} count)
-    if(NOT count EQUAL 0 AND NOT count EQUAL 2)
-      message(FATAL_ERROR "execkit_add_mutant(${name}): ${side} takes <source> <definition>")
+    if(count GREATER 1)
+      message(FATAL_ERROR "execkit_add_mutant(${name}): ${side} takes one <source>")
+    endif()
+    if(arg_${side})
+      list(APPEND patched ${${side}_home}/${arg_${side}})
     endif()
   endforeach()
+  if(patched)
+    _execkit_patch_copies(${name} ${patched})
+  endif()
   if(NOT arg_TIMEOUT)
     set(arg_TIMEOUT 300)
   endif()
@@ -71,10 +109,8 @@ function(execkit_add_mutant name)
   # The worker: the unmodified one, or this mutant's.
   set(worker $<TARGET_FILE:execkit-worker>)
   if(arg_WORKER)
-    list(GET arg_WORKER 0 source)
-    list(GET arg_WORKER 1 definition)
-    _execkit_mutated_object(mutated ${name} worker reference/worker/${source} ${definition})
-    _execkit_objects_without(others execkit-worker ${source})
+    _execkit_mutated_object(mutated ${name} worker ${WORKER_home}/${arg_WORKER})
+    _execkit_objects_without(others execkit-worker ${arg_WORKER})
     set(worker_binary execkit-worker-${name})
     add_executable(${worker_binary} ${others} $<TARGET_OBJECTS:execkit_protocol>)
     target_link_libraries(${worker_binary} PRIVATE ${mutated} execkit_core ${CMAKE_DL_LIBS})
@@ -90,10 +126,8 @@ function(execkit_add_mutant name)
 
   # The caller side: the reference library, or its objects with one replaced.
   if(arg_CALLER)
-    list(GET arg_CALLER 0 source)
-    list(GET arg_CALLER 1 definition)
-    _execkit_mutated_object(mutated ${name} caller reference/src/${source} ${definition})
-    _execkit_objects_without(others execkit_reference ${source})
+    _execkit_mutated_object(mutated ${name} caller ${CALLER_home}/${arg_CALLER})
+    _execkit_objects_without(others execkit_reference ${arg_CALLER})
     target_sources(${binary} PRIVATE ${others} $<TARGET_OBJECTS:execkit_protocol>)
     target_link_libraries(${binary} PRIVATE ${mutated} execkit_core)
     add_dependencies(${binary} execkit_reference)
@@ -104,10 +138,8 @@ function(execkit_add_mutant name)
   # execkit_core: a static library, so objects linked first win and its
   # archive members for them are never pulled in.
   if(arg_CORE)
-    list(GET arg_CORE 0 source)
-    list(GET arg_CORE 1 definition)
-    _execkit_mutated_object(mutated ${name} core src/core/${source} ${definition})
-    _execkit_objects_without(others execkit_core ${source})
+    _execkit_mutated_object(mutated ${name} core ${CORE_home}/${arg_CORE})
+    _execkit_objects_without(others execkit_core ${arg_CORE})
     target_sources(${binary} PRIVATE ${others})
     target_link_libraries(${binary} PRIVATE ${mutated})
     add_dependencies(${binary} execkit_core)

@@ -29,9 +29,6 @@ EnvMap snapshot_environment() {
 
 bool env_name_allowed(std::string_view name, const std::set<std::string>& whitelist,
                       const std::vector<std::string>& prefixes) {
-#ifdef EXECKIT_MUTANT_ENV_PASSTHROUGH
-  return true;  // mutant (docs/mutants.md): the caller's whole environment passes
-#endif
   if (whitelist.find(std::string(name)) != whitelist.end()) return true;
   // An empty prefix would let every secret through (ENV-1), so it matches nothing.
   return std::any_of(prefixes.begin(), prefixes.end(), [name](const std::string& prefix) {

@@ -1,6 +1,5 @@
 #include "hook_registry.hpp"
 
-#include <algorithm>
 #include <cstdint>
 #include <exception>
 #include <mutex>
@@ -34,10 +33,6 @@ Subscription add(const std::shared_ptr<HookRegistry::Handlers>& handlers,
     std::lock_guard lock(handlers->mutex);
     id = handlers->next_id++;
     ((*handlers).*list).push_back({id, std::make_shared<const Handler>(std::move(handler))});
-#ifdef EXECKIT_MUTANT_HOOKS_FIRE_LAST_FIRST
-    // mutant (docs/mutants.md): the newest handler fires first
-    std::rotate(((*handlers).*list).begin(), ((*handlers).*list).end() - 1, ((*handlers).*list).end());
-#endif
   }
   std::weak_ptr<HookRegistry::Handlers> weak = handlers;
   return Subscription([weak, list, id] {
@@ -62,9 +57,6 @@ void fire(HookRegistry::Handlers& handlers, std::vector<Slot<Handler>> HookRegis
       (*slot.handler)(args...);
     } catch (const std::exception& e) {
       log(std::string(event) + " handler #" + std::to_string(slot.id) + " threw: " + e.what());
-#ifdef EXECKIT_MUTANT_HOOK_EXCEPTION_STOPS_SIBLINGS
-      return;  // mutant (docs/mutants.md): a throwing handler stops the ones after it
-#endif
     } catch (...) {
       log(std::string(event) + " handler #" + std::to_string(slot.id) + " threw a non-standard exception");
     }

@@ -241,22 +241,6 @@ bool PoolEngine::run_once(std::span<epoll_event> events) {
     take_inbox();
     expire(Clock::now());
     if (shutting_down_) close_all();
-#ifdef EXECKIT_MUTANT_SHUTDOWN_WITHOUT_REAPING
-    // mutant (docs/mutants.md): shutdown ends the calls and returns without reaping the killed workers
-    if (shutting_down_) {
-      bool all_home = true;
-      for (auto& w : workers_) all_home = all_home && w.with_io;
-      if (all_home) {
-        for (auto& w : workers_)
-          if (w.call && w.outcome_on_death) {
-            spill_->remove(w.call->id());
-            finish_running(w, std::move(*w.outcome_on_death));
-          }
-        for (auto& w : workers_) unwatch_all(w);
-        return false;
-      }
-    }
-#endif
     sweep_dead();
     if (!shutting_down_) {
       dispatch();
@@ -329,9 +313,6 @@ void PoolEngine::take_inbox() {
   for (auto& c : cancels) {
     if (c->finished()) continue;
     auto queued = std::find(queue_.begin(), queue_.end(), c);
-#ifdef EXECKIT_MUTANT_QUEUED_CANCEL_IGNORED
-    queued = queue_.end();  // mutant (docs/mutants.md): only running calls are cancelled; a queued one still runs
-#endif
     if (queued != queue_.end()) {
       queue_.erase(queued);
       c->finish(fail<CancelledError>("call " + std::to_string(c->id()) + " was cancelled before it started"));
@@ -529,9 +510,6 @@ PoolEngine::Worker* PoolEngine::spawn_worker() {
                              build_worker_env(settings_.caller_environment, cfg.env_whitelist, cfg.env_prefixes, identity),
                              cfg.base_dir, cfg.enable_pdeathsig};
   auto& w = workers_.emplace_back(WorkerProcess::spawn(options), std::move(id), cfg.stderr_tail_bytes);
-#ifdef EXECKIT_MUTANT_UNBOUNDED_STDERR
-  w.err_tail = TailBuffer(~std::size_t{0});  // mutant (docs/mutants.md): a task's whole stderr is kept
-#endif
   w.watches = {Watch{&w, WatchRole::control}, Watch{&w, WatchRole::out}, Watch{&w, WatchRole::err},
                Watch{&w, WatchRole::exit}};
   try {
@@ -628,20 +606,11 @@ void PoolEngine::on_worker_exit(Worker& w) {
   unwatch_all(w);
   w.process.close_channels();
   if (!w.call) return;
-#ifdef EXECKIT_MUTANT_SPILL_KEPT_ON_KILL
-  if (!w.outcome_on_death)  // mutant (docs/mutants.md): a call the backend killed keeps its spill file
-#endif
   spill_->remove(w.call->id());
   if (w.outcome_on_death) {
     finish_running(w, std::move(*w.outcome_on_death));
   } else {
     finish_running(w, fail<WorkerCrashed>(exit->term_signal, exit->exit_status, w.err_tail.tail()));
-#ifdef EXECKIT_MUTANT_POOL_DIES_ON_CRASH
-    // mutant (docs/mutants.md): one crash breaks the pool; every running call fails with it
-    for (auto& other : workers_)
-      if (&other != &w && other.with_io && other.state == Worker::State::busy)
-        stop_worker(other, fail<WorkerCrashed>(exit->term_signal, exit->exit_status, "another worker crashed"));
-#endif
   }
 }
 

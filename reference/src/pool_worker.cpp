@@ -158,9 +158,6 @@ PoolEngine::SendStatus PoolEngine::send_request(Worker& w, const CallState& call
     if (c.cwd) r.cwd = c.cwd->string();
     r.spill_path = spill_->file_path(call.id()).string();
     r.max_result_bytes = settings_.config.max_result_bytes;
-#ifdef EXECKIT_MUTANT_CAP_ONLY_ON_SPILL
-    r.max_result_bytes = ~std::uint64_t{0};  // mutant (docs/mutants.md): the cap is checked on spilled results only
-#endif
     r.input_size = c.input.size();
     if (c.input.size() > wire::max_inline_input) {
       memfd = input_memfd(c.input);
@@ -262,9 +259,6 @@ std::optional<PoolEngine::Reply> PoolEngine::read_reply(Worker& w, bool expectin
     case wire::ResponseKind::not_started:
       break;
   }
-#ifdef EXECKIT_MUTANT_NO_WORKER_REUSE
-  response->retire = true;  // mutant (docs/mutants.md): every worker serves one call only
-#endif
   return Reply{Reply::Kind::finished, std::move(outcome), response->retire};
 }
 

@@ -104,9 +104,6 @@ void check_dir_stat(const struct stat& st, const fs::path& dir) {
   if (!S_ISDIR(st.st_mode)) refuse(dir, "is not a directory");
   const uid_t me = ::geteuid();
   if (st.st_uid != me) refuse(dir, "owned by uid " + std::to_string(st.st_uid) + ", not " + std::to_string(me));
-#ifdef EXECKIT_MUTANT_SPILL_DIR_MODE_UNCHECKED
-  if (false)  // mutant (docs/mutants.md): a spill dir others can read or write is accepted
-#endif
   if ((st.st_mode & 077) != 0) refuse(dir, "mode " + octal_mode(st.st_mode) + " grants group/other access");
 }
 
@@ -286,9 +283,6 @@ void SpillDir::take_lock() {
     }
 
     try {
-#ifdef EXECKIT_MUTANT_NO_STALE_SWEEP
-      if (false)  // mutant (docs/mutants.md): files of dead pools are never swept
-#endif
       swept_ += sweep(dir, pending);
     } catch (const std::system_error& e) {
       unlink_name(dir, pending);

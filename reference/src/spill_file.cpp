@@ -71,10 +71,6 @@ Mapping take_spill_file(int dir_fd, const std::string& name, std::uint64_t expec
   // O_NONBLOCK: opening a FIFO must not wait for a writer. O_NOFOLLOW: a
   // symlink swapped in for the file fails here, before anything is read.
   UniqueFd fd(::openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
-#ifdef EXECKIT_MUTANT_SPILL_FOLLOWS_SYMLINKS
-  // mutant (docs/mutants.md): opened without O_NOFOLLOW, a symlink's target is read
-  fd = UniqueFd(::openat(dir_fd, name.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
-#endif
   if (!fd) {
     const int err = errno;
     if (err != ENOENT) ::unlinkat(dir_fd, name.c_str(), 0);
@@ -82,10 +78,6 @@ Mapping take_spill_file(int dir_fd, const std::string& name, std::uint64_t expec
     refuse(name, std::string("cannot be opened: ") + std::strerror(err));
   }
   NameRemover remover(dir_fd, name);
-#ifdef EXECKIT_MUTANT_SPILL_SKIPS_FSTAT_CHECKS
-  // mutant (docs/mutants.md): the opened file is mapped without checking its type, owner, links or size
-  return Mapping::map_readonly(fd.get(), static_cast<std::size_t>(expected_size));
-#endif
 
   // Everything below judges the opened file, not whatever the name points to now.
   struct stat st {};

@@ -83,14 +83,7 @@ WorkerProcess WorkerProcess::spawn(const WorkerSpawnOptions& options) {
   check(::posix_spawn_file_actions_adddup2(actions.get(), out.write.get(), 1), "spawn: dup2 stdout");
   check(::posix_spawn_file_actions_adddup2(actions.get(), err.write.get(), 2), "spawn: dup2 stderr");
   check(::posix_spawn_file_actions_adddup2(actions.get(), child_control.get(), 3), "spawn: dup2 control");
-#if defined(EXECKIT_MUTANT_FDS_INHERITED)
-  // mutant (docs/mutants.md): nothing is closed; the caller's inheritable fds reach the worker
-#elif defined(EXECKIT_MUTANT_CAPPED_CLOSE_LOOP)
-  // mutant (docs/mutants.md): a per-fd close loop, capped to stay fast; higher fds leak
-  for (int fd = 4; fd < 1024; ++fd) check(::posix_spawn_file_actions_addclose(actions.get(), fd), "spawn: close");
-#else
   check(::posix_spawn_file_actions_addclosefrom_np(actions.get(), 4), "spawn: closefrom");
-#endif
   if (!options.cwd.empty())
     check(::posix_spawn_file_actions_addchdir_np(actions.get(), options.cwd.c_str()), "spawn: chdir");
 
@@ -102,10 +95,6 @@ WorkerProcess WorkerProcess::spawn(const WorkerSpawnOptions& options) {
   check(::posix_spawnattr_setsigdefault(attr.get(), &all), "spawn: sigdefault");
   check(::posix_spawnattr_setflags(attr.get(), POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID),
         "spawn: flags");
-#ifdef EXECKIT_MUTANT_SPAWN_INHERITS_SIGNALS
-  // mutant (docs/mutants.md): the worker inherits the caller's signal mask and ignored signals
-  check(::posix_spawnattr_setflags(attr.get(), POSIX_SPAWN_SETSID), "spawn: flags");
-#endif
 
   std::string path = options.worker_path.string();
   std::string parent = "--parent-pid=" + std::to_string(::getpid());
@@ -146,11 +135,6 @@ WorkerProcess WorkerProcess::spawn(const WorkerSpawnOptions& options) {
 
 void WorkerProcess::kill_all() noexcept {
   if (reaped_) return;
-#ifdef EXECKIT_MUTANT_KILL_WORKER_ONLY
-  // mutant (docs/mutants.md): only the worker is killed; its descendants live on
-  ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGKILL, nullptr, 0);
-  return;
-#endif
   // Stopped, the worker can neither fork nor reap while its tree is walked;
   // as a child subreaper it still holds descendants that left its session.
   ::syscall(SYS_pidfd_send_signal, pidfd_.get(), SIGSTOP, nullptr, 0);

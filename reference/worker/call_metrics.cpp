@@ -8,9 +8,6 @@ namespace {
 std::int64_t monotonic_ns() noexcept {
   timespec now{};
   ::clock_gettime(CLOCK_MONOTONIC, &now);
-#ifdef EXECKIT_MUTANT_REALTIME_CLOCK
-  ::clock_gettime(CLOCK_REALTIME, &now);  // mutant (docs/mutants.md): timestamps on the wall clock
-#endif
   return std::int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
 }
 

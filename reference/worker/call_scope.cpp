@@ -81,9 +81,6 @@ bool environment_is(const std::vector<std::string>& environment) {
 
 void restore_environment(const std::vector<std::string>& environment) {
   if (environment_is(environment)) return;
-#ifdef EXECKIT_MUTANT_ENV_RESTORE_KEEPS_ADDED
-  if (false)  // mutant (docs/mutants.md): the base values come back, but names a task added stay
-#endif
   ::clearenv();
   for (const auto& entry : environment) {
     const auto equals = entry.find('=');
@@ -102,9 +99,6 @@ CallScope::~CallScope() {
 
 std::optional<SetupFailure> CallScope::apply(const wire::Request& request) {
   for (const auto& update : request.env_updates) {
-#ifdef EXECKIT_MUTANT_ENV_UNSET_DROPPED
-    if (!update.value) continue;  // mutant (docs/mutants.md): a null update is dropped instead of unsetting
-#endif
     const int rc = update.value ? ::setenv(update.name.c_str(), update.value->c_str(), 1)
                                 : ::unsetenv(update.name.c_str());
     if (rc != 0) {
@@ -126,29 +120,18 @@ RestoreReport CallScope::restore() {
   RestoreReport report;
   auto& reasons = report.retire_reasons;
   restore_environment(base_.environment);
-#ifdef EXECKIT_MUTANT_CWD_NOT_RESTORED
-  if (false)  // mutant (docs/mutants.md): the next call starts where this task left the cwd
-#endif
   if (::chdir(base_.cwd.c_str()) != 0) {
     reasons.push_back("cannot return to the base directory '" + base_.cwd + "': " + errno_text());
   }
-#ifdef EXECKIT_MUTANT_UMASK_NOT_RESTORED
-  if (false)  // mutant (docs/mutants.md): a task's umask stays for the next call
-#endif
   ::umask(base_.umask);
   disarm_interval_timers();
   if (!timers_.delete_all()) reasons.emplace_back("cannot list or delete the task's POSIX timers");
   const auto status = status_.read();
-#ifdef EXECKIT_MUTANT_SIGNALS_NOT_RESET
-  if (false)  // mutant (docs/mutants.md): a task's signal dispositions and mask stay for the next call
-#endif
   reset_signals(status);
   restore_limits(base_, reasons);
   if (!status || status->credentials != base_.credentials) reasons.emplace_back("credentials changed");
-#ifndef EXECKIT_MUTANT_LEFTOVERS_IGNORED  // mutant (docs/mutants.md): leftover children and threads go unnoticed
   if (children_still_running()) reasons.emplace_back("task left child processes running");
   if (!status || status->threads > 1) reasons.emplace_back("task left threads running");
-#endif
   for (int fd = 0; fd < 3; ++fd) {
     if (identify_fd(fd) != base_.standard_fds[fd]) {
       reasons.push_back("task closed or replaced fd " + std::to_string(fd));

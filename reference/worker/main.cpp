@@ -9,14 +9,6 @@
 #include <unistd.h>
 
 #include <csignal>
-#ifdef EXECKIT_MUTANT_SCRUB_AFTER_START
-#include <cstdlib>
-#include <string>
-#include <string_view>
-#include <vector>
-
-#include "execkit/config.hpp"
-#endif
 #include <cstdio>
 #include <exception>
 #include <span>
@@ -53,26 +45,7 @@ constexpr int exit_failure = 3;
   ::_exit(exit_failure);
 }
 
-#ifdef EXECKIT_MUTANT_SCRUB_AFTER_START
-// mutant (docs/mutants.md): the worker is started with the caller's whole
-// environment and scrubs it itself, with the default policy; its initial
-// environment block (/proc/self/environ) keeps every secret.
-void scrub_own_environment() {
-  const auto whitelist = execkit::default_env_whitelist();
-  std::vector<std::string> doomed;
-  for (char** entry = environ; *entry != nullptr; ++entry) {
-    const std::string_view text(*entry);
-    const std::string name(text.substr(0, text.find('=')));
-    if (whitelist.count(name) == 0 && !name.starts_with("EXECKIT_")) doomed.push_back(name);
-  }
-  for (const auto& name : doomed) ::unsetenv(name.c_str());
-}
-#endif
-
 void prepare_process(const execkit::worker::WorkerArguments& args) {
-#ifdef EXECKIT_MUTANT_SCRUB_AFTER_START
-  scrub_own_environment();
-#endif
   if (args.pdeathsig) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     // The caller may have died before the prctl took effect.

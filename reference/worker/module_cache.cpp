@@ -65,13 +65,6 @@ void ModuleHandle::close() noexcept {
 std::variant<TaskEntryPoint, LoadFailure, NeedsFreshWorker> ModuleCache::find_task(
     const std::string& module, const std::vector<std::string>& search_path, const std::string& function) {
   auto found = find_module_file(module, search_path);
-#ifdef EXECKIT_MUTANT_SEARCH_PATH_LEAKS
-  // mutant (docs/mutants.md): like a sys.path that is extended and never restored,
-  // the directories of earlier calls are searched too
-  static std::vector<std::string> named_before;
-  if (std::holds_alternative<ModuleNotFound>(found)) found = find_module_file(module, named_before);
-  named_before.insert(named_before.end(), search_path.begin(), search_path.end());
-#endif
   if (auto* missing = std::get_if<ModuleNotFound>(&found)) {
     return LoadFailure{"execkit.ModuleNotFound", std::move(missing->message)};
   }
@@ -90,9 +83,6 @@ std::variant<TaskEntryPoint, LoadFailure, NeedsFreshWorker> ModuleCache::find_ta
   const std::string symbol = EXECKIT_TASK_SYMBOL_PREFIX + function;
   ::dlerror();
   void* address = ::dlsym(std::get<void*>(loaded), symbol.c_str());
-#ifdef EXECKIT_MUTANT_MISSING_FUNCTION_UNCHECKED
-  if (false)  // mutant (docs/mutants.md): dlsym's result is trusted; a missing function is called through null
-#endif
   if (address == nullptr) {
     return LoadFailure{"execkit.FunctionNotFound", "function '" + function + "' not found in module '" +
                                                        identity.real_path + "' (no symbol " + symbol + ")"};
@@ -118,11 +108,6 @@ std::variant<ModuleIdentity, LoadFailure> ModuleCache::identify(const std::strin
 
 std::variant<void*, LoadFailure, NeedsFreshWorker> ModuleCache::load(const ModuleIdentity& identity) {
   if (current_ && current_->identity == identity) return current_->handle.get();
-#ifdef EXECKIT_MUTANT_MODULE_CACHE_BY_NAME
-  // mutant (docs/mutants.md): the cache is keyed by file name; another file of that name reuses it
-  const auto file_name = [](const std::string& path) { return path.substr(path.rfind('/') + 1); };
-  if (current_ && file_name(current_->identity.real_path) == file_name(identity.real_path)) return current_->handle.get();
-#endif
   unload_current();
   if (auto stale = stale_copy_in_the_way(identity)) return NeedsFreshWorker{std::move(*stale)};
   ::dlerror();

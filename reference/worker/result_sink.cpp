@@ -71,9 +71,6 @@ void ResultSink::start_spilling() {
   spill_created_ = true;
   auto buffered = std::move(buffer_);
   buffer_ = {};
-#ifdef EXECKIT_MUTANT_SPILL_DROPS_INLINE_PREFIX
-  if (false)  // mutant (docs/mutants.md): switching to the spill file forgets the bytes buffered so far
-#endif
   write_to_spill(buffered);
 }
 

@@ -28,9 +28,6 @@ const std::string* find(const std::map<std::string, std::string>& env, std::stri
 std::size_t default_max_workers(const std::map<std::string, std::string>& env) {
   const auto cpus = host_info::available_cpus();
   const auto* level = find(env, parallel_level_var);
-#ifdef EXECKIT_MUTANT_PARALLEL_LEVEL_IGNORED
-  level = nullptr;  // mutant (docs/mutants.md): every process of a parallel test run takes all CPUs
-#endif
   if (level == nullptr) return cpus;
   return env_parse::workers_per_parallel_test(cpus, env_parse::parse_parallel_level(parallel_level_var, *level));
 }

@@ -54,9 +54,6 @@ std::string_view trim_ascii(std::string_view text) noexcept {
 std::size_t parse_positive_count(std::string_view setting, std::string_view value) {
   const auto text = trim_ascii(value);
   if (text.empty()) reject(setting, value, "empty; expected a positive integer (unset it for the default)");
-#ifdef EXECKIT_MUTANT_SILENT_CONFIG_DEFAULT
-  if (!all_digits(text)) return 1;  // mutant (docs/mutants.md): garbage silently means 1, as in the origin
-#endif
   if (!all_digits(text)) reject(setting, value, "not a positive integer");
   std::uint64_t count = 0;
   if (!parse_u64(text, count) || count > std::numeric_limits<std::size_t>::max()) {
