@@ -73,9 +73,13 @@ class CancelledError final : public Error {
 
 class WorkerCrashed final : public Error {
  public:
-  // Exactly one of term_signal / exit_status is set.
+  // At most one of term_signal / exit_status is set.
   WorkerCrashed(std::optional<int> term_signal, std::optional<int> exit_status,
                 std::string stderr_tail);
+  // Neither is set: the worker was lost without an observed end (a remote
+  // node stopped renewing its lease, the broker connection broke); what()
+  // is `cause`.
+  explicit WorkerCrashed(const std::string& cause) : Error(ErrorKind::worker_crashed, cause) {}
   std::optional<int> term_signal() const noexcept { return term_signal_; }
   std::optional<int> exit_status() const noexcept { return exit_status_; }
   const std::string& stderr_tail() const noexcept { return stderr_tail_; }
