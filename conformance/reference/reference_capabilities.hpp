@@ -14,6 +14,7 @@ inline Capabilities reference_capabilities() {
   can.has_named_spill_files = true;
   can.supports_lifecycle_hooks = true;
   can.supports_worker_reuse = true;
+  can.task_context_from_caller = true;
   // fd 3, the worker's control channel; fds 4 and 5, its own /proc/self/status and
   // /proc/self/timers (read-only)
   can.documented_task_fds = 3;

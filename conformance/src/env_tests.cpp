@@ -27,6 +27,30 @@ std::map<std::string, std::string> base_of(std::map<std::string, std::string> en
   return env;
 }
 
+// The caller sets TZ to this before creating the backend.
+constexpr std::string_view callers_tz = "Etc/GMT+3";
+
+// A variable of the task's base environment, to watch being overridden,
+// unset and restored: the caller's TZ when the task's context is the
+// caller's; otherwise the first of TZ, PATH, HOME, USER the base environment
+// (seen by a first call) holds. Empty name: none to watch.
+std::pair<std::string, std::string> watched_variable(const Capabilities& can,
+                                                     const std::map<std::string, std::string>& base) {
+  if (can.task_context_from_caller) return {"TZ", std::string(callers_tz)};
+  for (const char* name : {"TZ", "PATH", "HOME", "USER"})
+    if (auto it = base.find(name); it != base.end()) return *it;
+  return {};
+}
+
+// Whether two env dumps must agree on everything: when the base comes from
+// the caller, or both calls ran on one worker.
+bool same_base_expected(const Capabilities& can, const std::map<std::string, std::string>& a,
+                        const std::map<std::string, std::string>& b) {
+  if (can.task_context_from_caller) return true;
+  const auto a_id = a.find("EXECKIT_WORKER_ID"), b_id = b.find("EXECKIT_WORKER_ID");
+  return a_id != a.end() && b_id != b.end() && a_id->second == b_id->second;
+}
+
 // Every probe fd line "<fd> <target>" except 0, 1, 2.
 std::vector<std::string> extra_fds(std::string_view listing) {
   std::vector<std::string> extra;
@@ -130,6 +154,7 @@ TEST_P(Env, ENV_2_InitialEnvironmentBlockHoldsNoSecret) {
 }
 
 TEST_P(Env, ENV_3_WhitelistedNamesPassThroughWithTheirValues) {
+  EXECKIT_REQUIRE_CAPABILITY(task_context_from_caller);
   ScopedEnv env;
   const std::map<std::string, std::string> distinctive{
       {"TZ", "Etc/GMT+3"},      {"LANG", "C.UTF-8"},          {"LC_ALL", "C.UTF-8"},
@@ -152,6 +177,7 @@ TEST_P(Env, ENV_3_WhitelistedNamesPassThroughWithTheirValues) {
 }
 
 TEST_P(Env, ENV_3_AllowedPrefixPassesThrough) {
+  EXECKIT_REQUIRE_CAPABILITY(task_context_from_caller);
   ScopedEnv env;
   env.set("EXECKIT_CONFORMANCE_PASSES", "prefixed-value");
   auto backend = make_backend();
@@ -162,6 +188,7 @@ TEST_P(Env, ENV_3_AllowedPrefixPassesThrough) {
 }
 
 TEST_P(Env, ENV_3_ExtendedWhitelistAndPrefixesReachTask) {
+  EXECKIT_REQUIRE_CAPABILITY(task_context_from_caller);
   ScopedEnv env;
   env.set("CONFORMANCE_EXTRA_NAME", "extra-value");
   env.set("MYAPP_SETTING", "myapp-value");
@@ -175,6 +202,7 @@ TEST_P(Env, ENV_3_ExtendedWhitelistAndPrefixesReachTask) {
 }
 
 TEST_P(Env, ENV_3_NarrowedWhitelistAndPrefixesBlockNames) {
+  EXECKIT_REQUIRE_CAPABILITY(task_context_from_caller);
   ScopedEnv env;
   env.set("TZ", "Etc/GMT+3");
   env.set("EXECKIT_CONFORMANCE_BLOCKED", "blocked-value");
@@ -189,66 +217,80 @@ TEST_P(Env, ENV_3_NarrowedWhitelistAndPrefixesBlockNames) {
 
 TEST_P(Env, ENV_4_UpdatesApplyToOneCallOnly) {
   ScopedEnv env;
-  env.set("TZ", "Etc/GMT+3");
-  auto cfg = config();
-  cfg.max_workers = 1;
-  auto backend = make_backend(cfg);
-  auto call = probe_call("env");
-  call.env_updates = {{"CONFORMANCE_UPDATE", "for-this-call"}, {"TZ", "Etc/GMT-5"}};
-  const auto during = parse_env_lines(run_text(*backend, call));
-  EXPECT_EQ(during.count("CONFORMANCE_UPDATE") ? during.at("CONFORMANCE_UPDATE") : "<absent>", "for-this-call")
-      << "a non-whitelisted update must reach its call";
-  EXPECT_EQ(during.count("TZ") ? during.at("TZ") : "<absent>", "Etc/GMT-5");
-  const auto after = parse_env_lines(run_text(*backend, probe_call("env")));
-  EXPECT_EQ(after.count("CONFORMANCE_UPDATE"), 0u) << "an env update leaked into the next call";
-  EXPECT_EQ(after.count("TZ") ? after.at("TZ") : "<absent>", "Etc/GMT+3") << "TZ was not restored after the call";
-}
-
-TEST_P(Env, ENV_4_NullUpdateUnsetsForOneCall) {
-  ScopedEnv env;
-  env.set("TZ", "Etc/GMT+3");
-  auto cfg = config();
-  cfg.max_workers = 1;
-  auto backend = make_backend(cfg);
-  auto call = probe_call("env");
-  call.env_updates = {{"TZ", std::nullopt}};
-  const auto during = parse_env_lines(run_text(*backend, call));
-  EXPECT_EQ(during.count("TZ"), 0u) << "a null update must unset TZ, but the task saw TZ='"
-                                    << (during.count("TZ") ? during.at("TZ") : "") << "'";
-  const auto after = parse_env_lines(run_text(*backend, probe_call("env")));
-  EXPECT_EQ(after.count("TZ") ? after.at("TZ") : "<absent>", "Etc/GMT+3") << "TZ did not come back after the call";
-}
-
-TEST_P(Env, ENV_4_BaseEnvironmentReturnsAfterFailedCall) {
-  ScopedEnv env;
-  env.set("TZ", "Etc/GMT+3");
+  env.set("TZ", std::string(callers_tz));
   auto cfg = config();
   cfg.max_workers = 1;
   auto backend = make_backend(cfg);
   const auto base = parse_env_lines(run_text(*backend, probe_call("env")));
+  const auto [name, value] = watched_variable(capabilities(), base);
+  if (name.empty()) GTEST_SKIP() << "the task's base environment has none of TZ, PATH, HOME, USER to watch";
+  auto call = probe_call("env");
+  call.env_updates = {{"CONFORMANCE_UPDATE", "for-this-call"}, {name, "conformance-updated-value"}};
+  const auto during = parse_env_lines(run_text(*backend, call));
+  EXPECT_EQ(during.count("CONFORMANCE_UPDATE") ? during.at("CONFORMANCE_UPDATE") : "<absent>", "for-this-call")
+      << "a non-whitelisted update must reach its call";
+  EXPECT_EQ(during.count(name) ? during.at(name) : "<absent>", "conformance-updated-value");
+  const auto after = parse_env_lines(run_text(*backend, probe_call("env")));
+  EXPECT_EQ(after.count("CONFORMANCE_UPDATE"), 0u) << "an env update leaked into the next call";
+  EXPECT_EQ(after.count(name) ? after.at(name) : "<absent>", value) << name << " was not restored after the call";
+}
+
+TEST_P(Env, ENV_4_NullUpdateUnsetsForOneCall) {
+  ScopedEnv env;
+  env.set("TZ", std::string(callers_tz));
+  auto cfg = config();
+  cfg.max_workers = 1;
+  auto backend = make_backend(cfg);
+  const auto base = parse_env_lines(run_text(*backend, probe_call("env")));
+  const auto [name, value] = watched_variable(capabilities(), base);
+  if (name.empty()) GTEST_SKIP() << "the task's base environment has none of TZ, PATH, HOME, USER to watch";
+  auto call = probe_call("env");
+  call.env_updates = {{name, std::nullopt}};
+  const auto during = parse_env_lines(run_text(*backend, call));
+  EXPECT_EQ(during.count(name), 0u) << "a null update must unset " << name << ", but the task saw " << name << "='"
+                                    << (during.count(name) ? during.at(name) : "") << "'";
+  const auto after = parse_env_lines(run_text(*backend, probe_call("env")));
+  EXPECT_EQ(after.count(name) ? after.at(name) : "<absent>", value) << name << " did not come back after the call";
+}
+
+TEST_P(Env, ENV_4_BaseEnvironmentReturnsAfterFailedCall) {
+  ScopedEnv env;
+  env.set("TZ", std::string(callers_tz));
+  auto cfg = config();
+  cfg.max_workers = 1;
+  auto backend = make_backend(cfg);
+  const auto base = parse_env_lines(run_text(*backend, probe_call("env")));
+  const auto [name, value] = watched_variable(capabilities(), base);
+  if (name.empty()) GTEST_SKIP() << "the task's base environment has none of TZ, PATH, HOME, USER to watch";
   auto failing = probe_call("fail", "failing with env updates");
-  failing.env_updates = {{"CONFORMANCE_UPDATE", "x"}, {"TZ", std::nullopt}};
+  failing.env_updates = {{"CONFORMANCE_UPDATE", "x"}, {name, std::nullopt}};
   ASSERT_TRUE(ended_with<TaskError>(run(*backend, failing)));
   const auto after = parse_env_lines(run_text(*backend, probe_call("env")));
   EXPECT_EQ(after.count("CONFORMANCE_UPDATE"), 0u) << "an update of a failed call leaked into the next call";
-  EXPECT_EQ(after.count("TZ") ? after.at("TZ") : "<absent>", "Etc/GMT+3") << "TZ stayed unset after a failed call";
-  EXPECT_EQ(base_of(after), base_of(base)) << "the next call's environment differs from the base environment";
+  EXPECT_EQ(after.count(name) ? after.at(name) : "<absent>", value) << name << " stayed unset after a failed call";
+  if (same_base_expected(capabilities(), base, after)) {
+    EXPECT_EQ(base_of(after), base_of(base)) << "the next call's environment differs from the base environment";
+  }
 }
 
 TEST_P(Env, ENV_5_TaskEnvironmentChangesDoNotPersist) {
   ScopedEnv env;
-  env.set("TZ", "Etc/GMT+3");
+  env.set("TZ", std::string(callers_tz));
   auto cfg = config();
   cfg.max_workers = 1;
   auto backend = make_backend(cfg);
   const auto before = parse_env_lines(run_text(*backend, probe_call("env")));
+  const auto [name, value] = watched_variable(capabilities(), before);
+  if (name.empty()) GTEST_SKIP() << "the task's base environment has none of TZ, PATH, HOME, USER to watch";
   const auto first = parse_identity(run_text(*backend, probe_call("identity")));
-  run_text(*backend, probe_call("mutate_env", "CONFORMANCE_SET_BY_TASK=1\n-TZ\nLANG=changed-by-task\n"));
+  run_text(*backend, probe_call("mutate_env", "CONFORMANCE_SET_BY_TASK=1\n-" + name + "\nLANG=changed-by-task\n"));
   const auto second = parse_identity(run_text(*backend, probe_call("identity")));
   const auto after = parse_env_lines(run_text(*backend, probe_call("env")));
   EXPECT_EQ(after.count("CONFORMANCE_SET_BY_TASK"), 0u) << "a variable the task set persisted into the next call";
-  EXPECT_EQ(after.count("TZ") ? after.at("TZ") : "<absent>", "Etc/GMT+3") << "a variable the task unset stayed unset";
-  EXPECT_EQ(base_of(after), base_of(before)) << "the next call's environment differs from the base environment";
+  EXPECT_EQ(after.count(name) ? after.at(name) : "<absent>", value) << "a variable the task unset (" << name << ") stayed unset";
+  if (same_base_expected(capabilities(), before, after)) {
+    EXPECT_EQ(base_of(after), base_of(before)) << "the next call's environment differs from the base environment";
+  }
   if (capabilities().supports_worker_reuse) {
     EXPECT_EQ(first.worker_id, second.worker_id) << "expected the same worker to be reused (LIFE-1)";
   }
@@ -303,6 +345,7 @@ TEST_P(Env, ENV_6_WorkerIdsAreDistinctPerWorker) {
 }
 
 TEST_P(Env, ENV_6_NodeIdComesFromConfig) {
+  EXECKIT_REQUIRE_CAPABILITY(task_context_from_caller);
   auto cfg = config();
   cfg.node_id = "conformance-node-7";
   auto backend = make_backend(cfg);

@@ -24,10 +24,6 @@ std::string joined(const std::vector<std::string>& lines) {
   return out;
 }
 
-std::map<std::string, std::string> without_worker_id(std::map<std::string, std::string> env) {
-  env.erase("EXECKIT_WORKER_ID");  // differs per worker by design (ENV-6)
-  return env;
-}
 
 std::string describe_env_difference(const std::map<std::string, std::string>& expected,
                                     const std::map<std::string, std::string>& actual) {
@@ -48,6 +44,13 @@ bool is_abort(const std::string& kind) {
 }
 
 }  // namespace
+
+std::map<std::string, std::string> without_identity(std::map<std::string, std::string> env) {
+  // Differ per worker and per node by design (ENV-6, checked there).
+  env.erase("EXECKIT_WORKER_ID");
+  env.erase("EXECKIT_NODE_ID");
+  return env;
+}
 
 std::chrono::milliseconds Harness::prompt_end() const { return context_.bounds.deadline_grace * 8; }
 
@@ -80,7 +83,14 @@ Harness::Harness(Context context) : context_(std::move(context)), gates_(context
   // The base every later call must see again.
   const auto env = run(probe("env"));
   if (!env.ok()) RC_FAIL("the first call (probe env) failed: " + describe(env));
-  base_env_ = without_worker_id(parse_env_lines(env.value().text()));
+  base_env_ = without_identity(parse_env_lines(env.value().text()));
+  if (context_.capabilities.task_context_from_caller) {
+    base_cwd_ = std::filesystem::weakly_canonical(context_.base_dir).string();
+  } else {
+    const auto cwd = run(probe("cwd"));
+    if (!cwd.ok()) RC_FAIL("the first call (probe cwd) failed: " + describe(cwd));
+    base_cwd_ = std::string(cwd.value().text());
+  }
   if (context_.capabilities.has_named_spill_files) spill_baseline_ = list_dir(context_.spill_dir);
 }
 
@@ -181,14 +191,13 @@ void Harness::check_search_path_clean() {
 void Harness::check_clean_environment_and_cwd() {
   const auto env = run(probe("env"));
   if (!env.ok()) RC_FAIL("probe env failed: " + describe(env));
-  const auto seen = without_worker_id(parse_env_lines(env.value().text()));
+  const auto seen = without_identity(parse_env_lines(env.value().text()));
   if (seen != base_env_)
     RC_FAIL("the next call did not see the base environment:" + describe_env_difference(base_env_, seen));
   const auto cwd = run(probe("cwd"));
   if (!cwd.ok()) RC_FAIL("probe cwd failed: " + describe(cwd));
-  const std::string expected = std::filesystem::weakly_canonical(context_.base_dir).string();
-  if (cwd.value().text() != expected)
-    RC_FAIL("the next call ran in " + std::string(cwd.value().text()) + ", not the base dir " + expected);
+  if (cwd.value().text() != base_cwd_)
+    RC_FAIL("the next call ran in " + std::string(cwd.value().text()) + ", not the base dir " + base_cwd_);
 }
 
 void Harness::check_hooks() {

@@ -23,6 +23,10 @@
 
 namespace execkit::conformance::model {
 
+// An env dump without EXECKIT_WORKER_ID and EXECKIT_NODE_ID, which differ
+// per worker and node by design (ENV-6 checks them).
+std::map<std::string, std::string> without_identity(std::map<std::string, std::string> env);
+
 // A large result the test keeps alive: enough to recompute its bytes.
 struct HeldResult {
   std::uint64_t size = 0;
@@ -125,6 +129,7 @@ class Harness {
   std::shared_ptr<HookLog> hook_log_ = std::make_shared<HookLog>();
   std::vector<Subscription> subscriptions_;
   std::map<std::string, std::string> base_env_;
+  std::string base_cwd_;
   std::vector<std::string> spill_baseline_;
   int calls_ = 0;
   int ids_ = 0;

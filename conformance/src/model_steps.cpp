@@ -276,8 +276,7 @@ class EnvUpdates : public CheckedStep {
     call.env_updates = updates_;
     const auto outcome = h.run(call);
     expect_ok(outcome, "env with updates");
-    auto seen = parse_env_lines(outcome.value().text());
-    seen.erase("EXECKIT_WORKER_ID");
+    const auto seen = without_identity(parse_env_lines(outcome.value().text()));
     auto expected = h.base_env();
     for (const auto& [name, value] : updates_) {
       if (value) expected[name] = *value;

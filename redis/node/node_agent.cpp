@@ -14,7 +14,9 @@ namespace {
 
 using namespace std::chrono_literals;
 constexpr std::chrono::milliseconds connect_timeout = 2s;
-constexpr std::chrono::milliseconds claim_block = 200ms;
+// How long one XREADGROUP / XREAD blocks: bounds how late a stop is noticed.
+constexpr std::chrono::milliseconds claim_block = 100ms;
+constexpr std::chrono::milliseconds watch_tick = 100ms;
 
 std::string ms_text(std::chrono::milliseconds ms) { return std::to_string(ms.count()); }
 
@@ -297,7 +299,7 @@ void NodeAgent::send_outcome(RedisConnection& connection, Finished& done) {
                                             " bytes exceeds max_result_bytes=" + std::to_string(request.max_result_bytes));
   } else if (!outcome.ok()) {
     message.kind = wire::Reply::Kind::error;
-    message.error = bounded(outcome.shared_error(), request.stderr_tail_bytes);
+    message.error = wire::shifted(bounded(outcome.shared_error(), request.stderr_tail_bytes), clock_->offset_ns());
   } else if (outcome.value().bytes().size() > options_.inline_result_bytes) {
     send_chunked(connection, done);
     return;
@@ -306,7 +308,7 @@ void NodeAgent::send_outcome(RedisConnection& connection, Finished& done) {
     message.kind = wire::Reply::Kind::ok;
     message.size = bytes.size();
     message.data.assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-    message.metrics = outcome.value().metrics();
+    message.metrics = wire::shifted(outcome.value().metrics(), clock_->offset_ns());
   }
   reply(connection, request.caller_id, message);
 }
@@ -358,7 +360,7 @@ void NodeAgent::send_chunked(RedisConnection& connection, Finished& done) {
   }
   message.kind = wire::Reply::Kind::ok;
   message.chunked = true;
-  message.metrics = result.metrics();
+  message.metrics = wire::shifted(result.metrics(), clock_->offset_ns());
   reply(connection, request.caller_id, message);
 }
 
@@ -402,7 +404,7 @@ void NodeAgent::watch_loop() {
 }
 
 void NodeAgent::watch_once(RedisConnection& connection, std::string& last_cancel) {
-  const auto tick = std::max(options_.lease / 3, std::chrono::milliseconds(1));
+  const auto tick = std::clamp(options_.lease / 3, std::chrono::milliseconds(1), watch_tick);
   auto reply = connection.command({"XREAD", "COUNT", "100", "BLOCK", ms_text(tick), "STREAMS", keys_.cancels, last_cancel});
   for (const auto& entry : entries_of_read(*reply)) {
     last_cancel = entry.id;

@@ -30,7 +30,8 @@ std::string read_password(const std::string& path) {
 
 std::string node_usage() {
   return "usage: execkit-node --redis ADDRESS [--pool NAME] [--node-id ID] [--user USER] [--password-file FILE]\n"
-         "                    [--lease-ms N] [--drain-ms N] [--max-workers N] [--ready-fd FD]\n"
+         "                    [--lease-ms N] [--drain-ms N] [--max-workers N] [--spill-dir DIR]\n"
+         "                    [--ready-fd FD]\n"
          "  ADDRESS is unix:/path/redis.sock or host:port. The password may also come from\n"
          "  EXECKIT_REDIS_PASSWORD. Other settings of the local pool come from EXECKIT_* variables.\n";
 }
@@ -61,6 +62,8 @@ NodeOptions parse_node_options(const std::vector<std::string>& args, const std::
       options.drain = std::chrono::milliseconds(positive(option, value));
     } else if (option == "--max-workers") {
       options.worker.max_workers = static_cast<std::size_t>(positive(option, value));
+    } else if (option == "--spill-dir") {
+      options.worker.spill_dir = value;
     } else if (option == "--ready-fd") {
       options.ready_fd = static_cast<int>(positive(option, value));
     } else {

@@ -404,6 +404,11 @@ void CallerEngine::handle(const std::string& entry_id, const wire::Fields& field
     if (reply.kind == wire::Reply::Kind::chunk) credits_.push_back(keys_.credit(call->id));
   }
   using Kind = wire::Reply::Kind;
+  {
+    std::lock_guard lock(mutex_);
+    reply.metrics = wire::shifted(std::move(reply.metrics), -clock_->offset_ns());
+    if (reply.error) reply.error = wire::shifted(reply.error, -clock_->offset_ns());
+  }
   std::optional<Outcome> outcome;
   bool terminal = reply.kind == Kind::ok || reply.kind == Kind::error;
   try {

@@ -96,6 +96,8 @@ class ServerClock {
   std::int64_t to_server_us(std::chrono::steady_clock::time_point at) const;
   // Converts server microseconds back to this host's steady clock.
   std::chrono::steady_clock::time_point to_steady(std::int64_t server_us) const;
+  // Nanoseconds to add to this host's CLOCK_MONOTONIC to get the server's clock.
+  std::int64_t offset_ns() const { return offset_us_ * 1000; }
 
  private:
   explicit ServerClock(std::int64_t offset_us) : offset_us_(offset_us) {}

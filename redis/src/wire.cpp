@@ -339,6 +339,19 @@ std::optional<std::pair<std::string, std::string>> reply_address(const Fields& f
   return std::make_pair(std::string(*caller), std::string(*call));
 }
 
+ExecutionMetrics shifted(ExecutionMetrics metrics, std::int64_t delta_ns) {
+  metrics.started_at_ns += delta_ns;
+  metrics.finished_at_ns += delta_ns;
+  return metrics;
+}
+
+std::shared_ptr<const Error> shifted(const std::shared_ptr<const Error>& error, std::int64_t delta_ns) {
+  if (const auto* task = dynamic_cast<const TaskError*>(error.get()))
+    return std::make_shared<TaskError>(task->type(), task->message(), task->stderr_tail(),
+                                       shifted(task->metrics(), delta_ns));
+  return error;
+}
+
 std::string frame(const Fields& fields) {
   std::string out;
   auto put_length = [&out](std::size_t n) {

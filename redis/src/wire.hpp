@@ -96,6 +96,11 @@ std::shared_ptr<const Error> decode_error(const Fields& fields);
 void encode_metrics(const ExecutionMetrics& metrics, Fields& out);
 ExecutionMetrics decode_metrics(const Fields& fields);
 
+// Metrics' timestamps moved by `delta_ns`: a node ships them on the Redis
+// server's clock, the caller moves them onto its own CLOCK_MONOTONIC.
+ExecutionMetrics shifted(ExecutionMetrics metrics, std::int64_t delta_ns);
+std::shared_ptr<const Error> shifted(const std::shared_ptr<const Error>& error, std::int64_t delta_ns);
+
 // Length-prefixed framing of Fields, for the fuzzer and tests.
 std::string frame(const Fields& fields);
 Fields unframe(std::string_view bytes);

@@ -8,6 +8,8 @@
 //   commands:  kill-node I | start-node I | stop-node I | node-pid I | kill-redis | start-redis | stop
 //   replies:   ok [value] | error <why>
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/syscall.h>
 #include <hiredis/hiredis.h>
 #include <signal.h>
 #include <spawn.h>
@@ -95,6 +97,8 @@ class Testbed {
   }
 
   ~Testbed() {
+    for (const auto pid : nodes_)
+      if (pid > 0) ::kill(pid, SIGTERM);  // all at once; each drains in parallel
     for (auto& pid : nodes_) stop_node_pid(pid);
     kill_and_reap(redis_, SIGKILL);
     // As subreaper, whatever the nodes left (their workers) is reparented here.
@@ -123,11 +127,13 @@ class Testbed {
     int ready[2];
     if (::pipe2(ready, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
     const fs::path node = fs::read_symlink("/proc/self/exe").parent_path() / "execkit-node";
-    std::vector<std::string> env{"EXECKIT_SPILL_DIR=" + (dir_ / ("node" + std::to_string(i))).string()};
+    // Nodes of one pool are configured alike (docs/distributed.md); only their ids differ.
+    std::vector<std::string> env;
     if (!options_.password.empty()) env.push_back("EXECKIT_REDIS_PASSWORD=" + options_.password);
     nodes_[i] = spawn({node.string(), "--redis", "unix:" + socket_, "--pool", pool_, "--node-id",
                        "node-" + std::to_string(i), "--lease-ms", std::to_string(options_.lease_ms), "--max-workers",
-                       std::to_string(options_.max_workers), "--drain-ms", "2000", "--ready-fd", "3"},
+                       std::to_string(options_.max_workers), "--drain-ms", "2000", "--spill-dir", (dir_ / ("node" + std::to_string(i))).string(),
+                       "--ready-fd", "3"},
                       env, ready[1]);
     ::close(ready[1]);
     char buf[8] = {};
@@ -149,14 +155,17 @@ class Testbed {
  private:
   static void stop_node_pid(pid_t& pid) {
     if (pid <= 0) return;
+    const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
     ::kill(pid, SIGTERM);
-    for (auto wait = 1ms; wait < 20s; wait *= 2) {
-      if (::waitpid(pid, nullptr, WNOHANG) == pid) {
-        pid = -1;
-        return;
-      }
-      std::this_thread::sleep_for(wait);
+    pollfd exited{pidfd, POLLIN, 0};
+    // A node drains for at most --drain-ms (2 s); past 20 s it is hung.
+    if (pidfd >= 0 && ::poll(&exited, 1, 20000) == 1) {
+      ::close(pidfd);
+      ::waitpid(pid, nullptr, 0);
+      pid = -1;
+      return;
     }
+    if (pidfd >= 0) ::close(pidfd);
     kill_and_reap(pid, SIGKILL);
   }
 

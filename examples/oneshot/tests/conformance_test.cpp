@@ -18,6 +18,7 @@ execkit::conformance::BackendUnderTest one_shot() {
   can.has_named_spill_files = false;     // results are unnamed O_TMPFILE files
   can.supports_lifecycle_hooks = false;
   can.supports_worker_reuse = false;     // one process per call
+  can.task_context_from_caller = true;   // env, node id and base dir from the caller's config
   can.documented_task_fds = 2;           // 3: the result file, 4: the status record
   can.task_sigpipe = execkit::conformance::Capabilities::Sigpipe::default_action;
   return backend;

@@ -31,6 +31,14 @@ struct Capabilities {
   bool supports_lifecycle_hooks = false;
   // Sequential calls on an idle pool of one run on the same worker (LIFE-1).
   bool supports_worker_reuse = false;
+  // The task's context is the caller's: its base environment is built from
+  // the caller's environment (ENV-3 values reach it), its node id is
+  // WorkerConfig::node_id (ENV-6) and a call without a cwd runs in
+  // WorkerConfig::base_dir (ISO-1). Off for backends whose workers run on
+  // other machines under their node's own configuration (a remote task never
+  // sees the caller's environment); the suite then learns the base context
+  // from a first call and checks that every call gets it back.
+  bool task_context_from_caller = false;
   // Open file descriptors a task may see besides 0, 1 and 2 (ENV-7), as the
   // backend documents them (e.g. its control channel).
   std::size_t documented_task_fds = 0;
