@@ -375,13 +375,17 @@ void CallerEngine::read_once(RedisConnection& connection) {
   connection.append({"XREAD", "COUNT", "64", "BLOCK", block, "STREAMS", reply_key_, last_reply_id_});
   for (std::size_t i = 0; i < pipelined; ++i) connection.read_reply();
   auto reply = connection.read_reply();
-  for (auto& entry : entries_of_read(*reply)) {
-    last_reply_id_ = entry.id;
+  for (const auto& entry : entry_views_of_read(*reply)) {
+    last_reply_id_ = std::string(entry.id);
     {
       std::lock_guard lock(mutex_);
-      to_delete_.push_back(entry.id);
+      to_delete_.push_back(last_reply_id_);
     }
-    handle(entry.id, entry.fields, connection);
+    if (entry.field("kind") == "chunk" && entry.field("v") == wire::version) {
+      append_chunk(std::string(entry.field("call")), entry.field("data"), connection);
+    } else {
+      handle(last_reply_id_, entry.copy_fields(), connection);
+    }
   }
 }
 
@@ -454,6 +458,28 @@ void CallerEngine::handle(const std::string& entry_id, const wire::Fields& field
   if (terminal) {
     std::lock_guard lock(mutex_);
     release_slot_locked(call);
+  }
+}
+
+void CallerEngine::append_chunk(const std::string& call_id, std::string_view data, RedisConnection& connection) {
+  std::shared_ptr<RemoteCall> call;
+  std::optional<Outcome> failure;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = calls_.find(call_id);
+    if (it == calls_.end()) return;
+    call = it->second;
+    // Credit even a call that ended here, so its node is never left waiting.
+    credits_.push_back(keys_.credit(call_id));
+    try {
+      if (call->result_file) call->result_file->append(data);
+    } catch (const ResultError& e) {
+      failure.emplace(e.clone());
+    }
+  }
+  if (failure) {
+    finish(call, std::move(*failure));
+    withdraw(call, connection);
   }
 }
 

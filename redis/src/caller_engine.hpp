@@ -66,6 +66,7 @@ class CallerEngine : public std::enable_shared_from_this<CallerEngine> {
   void read_loop();
   void read_once(RedisConnection& connection);
   void handle(const std::string& entry_id, const wire::Fields& fields, RedisConnection& connection);
+  void append_chunk(const std::string& call_id, std::string_view data, RedisConnection& connection);
   void expire_deadlines(RedisConnection& connection);
   void renew_heartbeat(RedisConnection& connection);
   void check_node_leases(RedisConnection& connection);

@@ -1,6 +1,12 @@
 #include "redis_connection.hpp"
 
+#include <limits.h>
 #include <sys/time.h>
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include <charconv>
 
@@ -94,6 +100,41 @@ Reply RedisConnection::command(const std::vector<std::string_view>& args) {
   append(args);
   auto reply = read_reply();
   return reply;
+}
+
+Reply RedisConnection::command_direct(const std::vector<std::string_view>& args) {
+  // RESP: *<argc>\r\n then $<len>\r\n<bytes>\r\n per argument.
+  std::vector<std::string> headers;
+  headers.reserve(args.size() + 1);
+  headers.push_back("*" + std::to_string(args.size()) + "\r\n");
+  for (const auto arg : args) headers.push_back("$" + std::to_string(arg.size()) + "\r\n");
+  static constexpr std::string_view crlf = "\r\n";
+  std::vector<iovec> pieces;
+  pieces.reserve(args.size() * 3 + 1);
+  auto add = [&pieces](std::string_view bytes) {
+    if (!bytes.empty()) pieces.push_back({const_cast<char*>(bytes.data()), bytes.size()});
+  };
+  add(headers[0]);
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    add(headers[i + 1]);
+    add(args[i]);
+    add(crlf);
+  }
+  std::size_t next = 0;
+  while (next < pieces.size()) {
+    const int count = static_cast<int>(std::min<std::size_t>(pieces.size() - next, IOV_MAX));
+    const ssize_t n = ::writev(context_->fd, pieces.data() + next, count);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw RedisError(RedisError::Kind::io, "redis at " + address_.describe() + ": " +
+                                                          std::string(name_of(args)) + " failed: " + std::strerror(errno));
+    auto written = static_cast<std::size_t>(n);
+    while (written > 0 && written >= pieces[next].iov_len) written -= pieces[next++].iov_len;
+    if (written > 0) {
+      pieces[next].iov_base = static_cast<char*>(pieces[next].iov_base) + written;
+      pieces[next].iov_len -= written;
+    }
+  }
+  return read_reply();
 }
 
 void RedisConnection::append(const std::vector<std::string_view>& args) {

@@ -63,6 +63,10 @@ class RedisConnection {
   // Sends one command and returns its reply; an error reply or a broken
   // connection throws RedisError (the connection is then unusable).
   Reply command(const std::vector<std::string_view>& args);
+  // The same, writing the arguments straight from where they are (writev)
+  // instead of through hiredis' output buffer: for multi-megabyte arguments,
+  // which that buffer would copy and shift on every partial write.
+  Reply command_direct(const std::vector<std::string_view>& args);
   // Pipelining: append any number, then read the replies in order.
   void append(const std::vector<std::string_view>& args);
   Reply read_reply();

@@ -294,6 +294,10 @@ Fields encode(const Reply& reply) {
   return out;
 }
 
+std::vector<std::string_view> chunk_xadd_args(std::string_view reply_key, std::string_view call_id, std::string_view data) {
+  return {"XADD", reply_key, "*", "v", version, "call", call_id, kind_field, "chunk", "data", data};
+}
+
 Reply decode_reply(const Fields& fields) {
   const FieldReader in(fields);
   check_version(in);

@@ -84,6 +84,9 @@ struct Reply {
   std::shared_ptr<const Error> error;         // error
 };
 Fields encode(const Reply& reply);
+// XADD arguments of a chunk entry (the same fields encode() writes), with
+// `data` referenced rather than copied.
+std::vector<std::string_view> chunk_xadd_args(std::string_view reply_key, std::string_view call_id, std::string_view data);
 Reply decode_reply(const Fields& fields);
 
 // Best-effort addressing of an entry that failed to decode, so the node can
