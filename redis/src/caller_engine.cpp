@@ -77,9 +77,13 @@ void CallerEngine::with_command_connection(Use&& use) {
   std::lock_guard lock(command_mutex_);
   for (int attempt = 0;; ++attempt) {
     try {
-      if (!command_connection_)
+      if (!command_connection_) {
         command_connection_ = RedisConnection::open(settings_.address, settings_.credentials, connect_timeout,
                                                     settings_.lease + connect_timeout);
+        // A server that restarted empty must see this caller alive before a node
+        // takes its next call (nodes drop calls of callers without a heartbeat).
+        command_connection_->command({"SET", keys_.caller(settings_.caller_id), "1", "PX", ms_text(settings_.lease)});
+      }
       use(*command_connection_);
       return;
     } catch (const RedisError& e) {
@@ -569,7 +573,8 @@ void CallerEngine::delete_own_keys(RedisConnection& connection) {
     std::lock_guard lock(mutex_);
     done.swap(done_calls_);
   }
-  std::vector<std::string_view> args{"DEL", keys_.caller(settings_.caller_id), reply_key_};
+  const std::string caller_key = keys_.caller(settings_.caller_id);
+  std::vector<std::string_view> args{"DEL", caller_key, reply_key_};
   args.insert(args.end(), done.begin(), done.end());
   connection.command(args);
 }

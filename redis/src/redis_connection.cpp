@@ -2,6 +2,7 @@
 
 #include <limits.h>
 #include <sys/time.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <algorithm>
@@ -120,20 +121,8 @@ Reply RedisConnection::command_direct(const std::vector<std::string_view>& args)
     add(args[i]);
     add(crlf);
   }
-  std::size_t next = 0;
-  while (next < pieces.size()) {
-    const int count = static_cast<int>(std::min<std::size_t>(pieces.size() - next, IOV_MAX));
-    const ssize_t n = ::writev(context_->fd, pieces.data() + next, count);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) throw RedisError(RedisError::Kind::io, "redis at " + address_.describe() + ": " +
-                                                          std::string(name_of(args)) + " failed: " + std::strerror(errno));
-    auto written = static_cast<std::size_t>(n);
-    while (written > 0 && written >= pieces[next].iov_len) written -= pieces[next++].iov_len;
-    if (written > 0) {
-      pieces[next].iov_base = static_cast<char*>(pieces[next].iov_base) + written;
-      pieces[next].iov_len -= written;
-    }
-  }
+  if (!unsent_.empty()) throw std::logic_error("command_direct while appended commands await their replies");
+  send_all(std::move(pieces), name_of(args));
   return read_reply();
 }
 
@@ -146,11 +135,41 @@ void RedisConnection::append(const std::vector<std::string_view>& args) {
     argv.push_back(arg.data());
     lengths.push_back(arg.size());
   }
-  if (redisAppendCommandArgv(context_.get(), static_cast<int>(args.size()), argv.data(), lengths.data()) != REDIS_OK)
-    fail_io(name_of(args));
+  char* formatted = nullptr;
+  const long long length = redisFormatCommandArgv(&formatted, static_cast<int>(args.size()), argv.data(), lengths.data());
+  if (length < 0) throw RedisError(RedisError::Kind::io, "redis " + std::string(name_of(args)) + ": out of memory");
+  unsent_.append(formatted, static_cast<std::size_t>(length));
+  redisFreeCommand(formatted);
+}
+
+void RedisConnection::send_all(std::vector<iovec> pieces, std::string_view command) {
+  // sendmsg with MSG_NOSIGNAL, not hiredis' write(): a server that went away
+  // must be an error here, not a SIGPIPE that ends the caller's process.
+  std::size_t next = 0;
+  while (next < pieces.size()) {
+    msghdr message{};
+    message.msg_iov = pieces.data() + next;
+    message.msg_iovlen = std::min<std::size_t>(pieces.size() - next, IOV_MAX);
+    const ssize_t n = ::sendmsg(context_->fd, &message, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0)
+      throw RedisError(RedisError::Kind::io, "redis at " + address_.describe() + ": " + std::string(command) +
+                                                 " failed: " + std::strerror(n < 0 ? errno : EPIPE));
+    auto written = static_cast<std::size_t>(n);
+    while (next < pieces.size() && written >= pieces[next].iov_len) written -= pieces[next++].iov_len;
+    if (written > 0) {
+      pieces[next].iov_base = static_cast<char*>(pieces[next].iov_base) + written;
+      pieces[next].iov_len -= written;
+    }
+  }
 }
 
 Reply RedisConnection::read_reply() {
+  if (!unsent_.empty()) {
+    std::string bytes = std::move(unsent_);
+    unsent_.clear();
+    send_all({iovec{bytes.data(), bytes.size()}}, "write");
+  }
   void* raw = nullptr;
   if (redisGetReply(context_.get(), &raw) != REDIS_OK) fail_io("read");
   return checked(static_cast<redisReply*>(raw), "reply");

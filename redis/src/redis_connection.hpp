@@ -2,6 +2,7 @@
 #pragma once
 
 #include <hiredis/hiredis.h>
+#include <sys/uio.h>
 
 #include <chrono>
 #include <cstdint>
@@ -81,9 +82,11 @@ class RedisConnection {
       : context_(std::move(context)), address_(std::move(address)) {}
   [[noreturn]] void fail_io(std::string_view doing) const;
   Reply checked(redisReply* reply, std::string_view command);
+  void send_all(std::vector<iovec> pieces, std::string_view command);
 
   std::unique_ptr<redisContext, ContextDeleter> context_;
   RedisAddress address_;
+  std::string unsent_;  // appended commands, sent by the next read_reply()
 };
 
 // Reply helpers: the text of a string/status reply, an integer reply.
