@@ -291,6 +291,8 @@ def main_with(argv):
     ap.add_argument("--clause-junit", metavar="FILE", help="also write one JUnit test case per clause")
     ap.add_argument("--only-tested", action="store_true",
                     help="list only clauses with a test in the run (e.g. after --gtest_filter); none counts as untested")
+    ap.add_argument("--backend", metavar="NAME",
+                    help="only the tests of this backend (the test name's last part, e.g. ProcessPool)")
     ap.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     args = ap.parse_args(argv)
 
@@ -313,6 +315,8 @@ def main_with(argv):
             outcomes = read_junit(path)
         except (OSError, ET.ParseError) as e:
             ap.error(f"cannot read JUnit XML --junit '{path}': {e}")
+        if args.backend:
+            outcomes = [o for o in outcomes if o.name.rsplit("/", 1)[-1] == args.backend]
         for outcome in outcomes:
             cid = clause_of(outcome.name)
             if cid in clauses:
