@@ -92,11 +92,18 @@ class Testbed {
     conf.close();
     ::chmod((dir_ / "redis.conf").c_str(), 0600);
     nodes_.assign(static_cast<std::size_t>(options_.nodes), -1);
-    start_redis();
-    for (std::size_t i = 0; i < nodes_.size(); ++i) start_node(i);
+    try {
+      start_redis();
+      for (std::size_t i = 0; i < nodes_.size(); ++i) start_node(i);
+    } catch (...) {
+      tear_down();  // a half-built testbed leaves nothing running either
+      throw;
+    }
   }
 
-  ~Testbed() {
+  ~Testbed() { tear_down(); }
+
+  void tear_down() {
     for (const auto pid : nodes_)
       if (pid > 0) ::kill(pid, SIGTERM);  // all at once; each drains in parallel
     for (auto& pid : nodes_) stop_node_pid(pid);
@@ -126,7 +133,10 @@ class Testbed {
   void start_node(std::size_t i) {
     int ready[2];
     if (::pipe2(ready, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-    const fs::path node = fs::read_symlink("/proc/self/exe").parent_path() / "execkit-node";
+    // $EXECKIT_REDIS_NODE (a mutant's node), else the execkit-node next to this binary.
+    const char* override_node = std::getenv("EXECKIT_REDIS_NODE");
+    const fs::path node = override_node && *override_node ? fs::path(override_node)
+                                                          : fs::read_symlink("/proc/self/exe").parent_path() / "execkit-node";
     // Nodes of one pool are configured alike (docs/distributed.md); only their ids differ.
     std::vector<std::string> env;
     if (!options_.password.empty()) env.push_back("EXECKIT_REDIS_PASSWORD=" + options_.password);

@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -136,9 +138,9 @@ struct Outcomes {
 
 TEST_F(Distributed, NodeKilledMidCallFailsOnlyItsCallsWithWorkerCrashedAndNothingRunsTwice) {
   Testbed bed(TestbedOptions{});
-  execkit::RedisStreamBackend backend(config(bed));
   constexpr std::size_t calls = 4;  // two nodes, two workers each: every call runs at once
-  Outcomes results(calls);
+  Outcomes results(calls);  // before the backend: it outlives every completion
+  execkit::RedisStreamBackend backend(config(bed));
   for (std::size_t i = 0; i < calls; ++i)
     backend.submit(gate(std::to_string(i)), execkit::Deadline::after(60s), results.handler(i));
   ASSERT_TRUE(wait_until([&] {
@@ -192,8 +194,8 @@ TEST_F(Distributed, NodeKilledMidCallFailsOnlyItsCallsWithWorkerCrashedAndNothin
 
 TEST_F(Distributed, RedisKilledMidCallEndsPendingCallsAndARestartServesAgain) {
   Testbed bed(TestbedOptions{});
-  execkit::RedisStreamBackend backend(config(bed));
   Outcomes results(2);
+  execkit::RedisStreamBackend backend(config(bed));
   backend.submit(gate("a"), execkit::Deadline::after(60s), results.handler(0));
   backend.submit(gate("b"), execkit::Deadline::after(60s), results.handler(1));
   ASSERT_TRUE(wait_until([&] { return fs::exists(started("a")) && fs::exists(started("b")); }, 20s));
@@ -217,10 +219,15 @@ TEST_F(Distributed, KilledCallerHasItsTasksStoppedAndItsKeysExpire) {
   const pid_t caller = ::fork();
   ASSERT_GE(caller, 0);
   if (caller == 0) {
-    execkit::RedisStreamBackend backend(config(bed));
-    backend.submit(gate("orphan"), execkit::Deadline::after(60s), [](execkit::Outcome) {});
-    ::pause();
-    ::_exit(0);
+    // The child must never return into gtest: that would run the parent's
+    // remaining tests and tear down its testbed.
+    try {
+      execkit::RedisStreamBackend backend(config(bed));
+      backend.submit(gate("orphan"), execkit::Deadline::after(60s), [](execkit::Outcome) {});
+      ::pause();
+    } catch (...) {
+    }
+    ::_exit(3);
   }
   ASSERT_TRUE(wait_until([&] { return fs::exists(started("orphan")); }, 20s));
   const pid_t task = std::stoi(read_text(started("orphan")));
@@ -246,12 +253,12 @@ TEST_F(Distributed, KilledCallerHasItsTasksStoppedAndItsKeysExpire) {
 TEST_F(Distributed, NothingIsLeftInRedisAfterResultsCancelAndTimeout) {
   Testbed bed(TestbedOptions{});
   {
+    Outcomes cancelled(1);
     execkit::RedisStreamBackend backend(config(bed));
     auto large = backend.execute(probe("write_bytes", "4194304,61"), execkit::Deadline::after(60s));
     EXPECT_EQ(large.bytes().size(), 4194304u);
     const auto timed_out = execkit::outcome_of([&] { return backend.execute(gate("t"), execkit::Deadline::after(300ms)); });
     EXPECT_NE(timed_out.error_as<execkit::TimeoutError>(), nullptr);
-    Outcomes cancelled(1);
     auto submission = backend.submit(gate("c"), execkit::Deadline::after(60s), cancelled.handler(0));
     ASSERT_TRUE(wait_until([&] { return fs::exists(started("c")); }, 20s));
     EXPECT_TRUE(submission.cancel());
@@ -273,6 +280,53 @@ TEST_F(Distributed, NothingIsLeftInRedisAfterResultsCancelAndTimeout) {
   std::vector<std::string> files;
   for (const auto& entry : fs::directory_iterator(temp_ / "spill")) files.push_back(entry.path().filename().string());
   EXPECT_TRUE(files.empty()) << "left in the spill dir: " << ::testing::PrintToString(files);
+}
+
+TEST_F(Distributed, CallWaitingInRedisPastItsDeadlineNeverStarts) {
+  Testbed bed(TestbedOptions{});
+  constexpr std::size_t busy = 4;
+  Outcomes holders(busy);
+  // More calls in flight than the nodes have workers: the fifth waits in the call stream.
+  execkit::RedisStreamBackend backend(config(bed, 8));
+  for (std::size_t i = 0; i < busy; ++i)
+    backend.submit(gate("busy" + std::to_string(i)), execkit::Deadline::after(60s), holders.handler(i));
+  ASSERT_TRUE(wait_until([&] {
+    for (std::size_t i = 0; i < busy; ++i)
+      if (!fs::exists(started("busy" + std::to_string(i)))) return false;
+    return true;
+  }, 20s));
+  const auto late = execkit::outcome_of([&] { return backend.execute(gate("late"), execkit::Deadline::after(300ms)); });
+  EXPECT_NE(late.error_as<execkit::TimeoutError>(), nullptr) << (late.ok() ? std::string("ok") : late.error()->what());
+  release_all();
+  ASSERT_TRUE(holders.wait_all(20s));
+  // The nodes are free again: a call that was still to be withdrawn would start now.
+  const auto after = backend.execute(probe("echo", "free"), execkit::Deadline::after(30s));
+  EXPECT_EQ(after.text(), "free");
+  std::this_thread::sleep_for(lease);  // observing that nothing happens needs a window, not a condition
+  EXPECT_FALSE(fs::exists(started("late"))) << "a call whose deadline passed while it waited in redis started";
+}
+
+TEST_F(Distributed, ChunksLeaveRedisOnceTheCallerReadThem) {
+  Testbed bed(TestbedOptions{});
+  execkit::RedisStreamBackend backend(config(bed));
+  auto redis = execkit::redis::RedisConnection::open(execkit::redis::RedisAddress::parse(bed.address(), "address"), {},
+                                                     2s, 5s);
+  const std::string reply_key = "execkit:" + bed.pool() + ":reply:" + backend.caller_id();
+  std::atomic<bool> done{false};
+  long long most = 0;
+  std::thread sampler([&] {
+    auto watcher = execkit::redis::RedisConnection::open(execkit::redis::RedisAddress::parse(bed.address(), "address"),
+                                                         {}, 2s, 5s);
+    while (!done) most = std::max(most, watcher.command({"XLEN", reply_key})->integer);
+  });
+  const auto result = backend.execute(probe("write_bytes", std::to_string(32u << 20) + ",61"), execkit::Deadline::after(60s));
+  done = true;
+  sampler.join();
+  EXPECT_EQ(result.bytes().size(), 32u << 20);
+  // 32 chunks of 1 MiB with at most 8 unread: the stream never holds them all.
+  EXPECT_LE(most, 12) << "the reply stream held " << most << " entries during the transfer";
+  EXPECT_TRUE(wait_until([&] { return redis.command({"XLEN", reply_key})->integer == 0; }, 5s))
+      << "read entries stay in the reply stream";
 }
 
 TEST_F(Distributed, WrongPasswordIsAClearErrorAtConstructionThatNeverShowsThePassword) {

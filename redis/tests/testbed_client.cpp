@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -16,6 +17,7 @@ extern char** environ;
 namespace execkit::redis::testing {
 
 std::filesystem::path testbed_path() {
+  if (const char* path = std::getenv("EXECKIT_REDIS_TESTBED"); path && *path) return path;
   return std::filesystem::read_symlink("/proc/self/exe").parent_path() / "execkit-redis-testbed";
 }
 

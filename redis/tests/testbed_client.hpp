@@ -45,7 +45,7 @@ class Testbed {
   std::string socket_, pool_;
 };
 
-// Where the test binaries find execkit-redis-testbed: next to themselves.
+// Where the test binaries find execkit-redis-testbed: $EXECKIT_REDIS_TESTBED, else next to themselves.
 std::filesystem::path testbed_path();
 
 }  // namespace execkit::redis::testing
