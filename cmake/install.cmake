@@ -45,6 +45,16 @@ if(TARGET execkit_conformance)
   install(FILES cmake/ExecKitConformance.cmake DESTINATION ${EXECKIT_CMAKE_DIR})
 endif()
 
+# The Redis Streams backend, where hiredis was found (redis/CMakeLists.txt).
+set(EXECKIT_PACKAGE_HAS_REDIS OFF)
+if(TARGET execkit_redis)
+  set(EXECKIT_PACKAGE_HAS_REDIS ON)
+  install(FILES redis/include/execkit/redis_stream.hpp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/execkit)
+  install(TARGETS execkit_redis EXPORT execkitRedisTargets ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+  install(TARGETS execkit-node DESTINATION ${CMAKE_INSTALL_BINDIR})
+  install(EXPORT execkitRedisTargets NAMESPACE execkit:: DESTINATION ${EXECKIT_CMAKE_DIR})
+endif()
+
 configure_package_config_file(cmake/execkitConfig.cmake.in
   ${PROJECT_BINARY_DIR}/execkitConfig.cmake INSTALL_DESTINATION ${EXECKIT_CMAKE_DIR}
   PATH_VARS CMAKE_INSTALL_BINDIR EXECKIT_DATA_DIR)
