@@ -165,14 +165,7 @@ void NodeAgent::serve(const std::atomic<bool>& stop) {
 void NodeAgent::claim(RedisConnection& connection, std::size_t count) {
   auto reply = connection.command({"XREADGROUP", "GROUP", wire::Keys::group, consumer_, "COUNT", std::to_string(count),
                                    "BLOCK", ms_text(claim_block), "STREAMS", keys_.calls, ">"});
-  for (const auto& entry : entries_of_read(*reply)) {
-    // Taken off the stream at once: nobody can claim it again (no XCLAIM, RUN-1).
-    connection.append({"XACK", keys_.calls, wire::Keys::group, entry.id});
-    connection.append({"XDEL", keys_.calls, entry.id});
-    connection.read_reply();
-    connection.read_reply();
-    start_call(connection, entry.id, entry.fields);
-  }
+  for (const auto& entry : entries_of_read(*reply)) start_call(connection, entry.id, entry.fields);
 }
 
 void NodeAgent::reply(RedisConnection& connection, const std::string& caller, const wire::Reply& message) {
@@ -184,54 +177,75 @@ void NodeAgent::reply(RedisConnection& connection, const std::string& caller, co
 }
 
 void NodeAgent::start_call(RedisConnection& connection, const std::string& entry_id, const wire::Fields& fields) {
+  // One round trip before the task starts: the entry leaves the stream
+  // (XACK + XDEL, so nobody can claim it again: RUN-1), the caller's
+  // heartbeat is read, and the first answer goes out.
+  connection.append({"XACK", keys_.calls, wire::Keys::group, entry_id});
+  connection.append({"XDEL", keys_.calls, entry_id});
   wire::CallRequest request;
+  std::optional<wire::Reply> answer;
+  std::string caller;
+  bool decoded = false;
   try {
     request = wire::decode_call(fields);
+    decoded = true;
   } catch (const wire::WireError& e) {
     log("rejected call entry " + entry_id + ": " + e.what());
     if (auto address = wire::reply_address(fields)) {
-      wire::Reply rejection;
-      rejection.kind = wire::Reply::Kind::error;
-      rejection.call_id = address->second;
-      rejection.error = std::make_shared<ConfigError>("wire entry", entry_id,
-                                                      "node '" + options_.node_id + "' rejected the call: " + e.what());
-      reply(connection, address->first, rejection);
+      caller = address->first;
+      answer.emplace();
+      answer->kind = wire::Reply::Kind::error;
+      answer->call_id = address->second;
+      answer->error = std::make_shared<ConfigError>("wire entry", entry_id,
+                                                    "node '" + options_.node_id + "' rejected the call: " + e.what());
     }
-    return;
   }
-  if (integer_of(*connection.command({"EXISTS", keys_.caller(request.caller_id)})) == 0) {
+  if (decoded) {
+    connection.append({"EXISTS", keys_.caller(request.caller_id)});
+    caller = request.caller_id;
+    answer.emplace();
+    answer->call_id = request.call_id;
+    bool cancelled_early = false;
+    {
+      std::lock_guard lock(mutex_);
+      cancelled_early = early_cancels_.erase(request.call_id) != 0;
+    }
+    if (request.deadline_us != 0 && request.deadline_us <= clock_->now_us()) {
+      answer->kind = wire::Reply::Kind::error;
+      answer->error = std::make_shared<TimeoutError>("deadline passed while the call was queued in redis; it never started");
+    } else if (cancelled_early) {
+      answer->kind = wire::Reply::Kind::error;
+      answer->error = std::make_shared<CancelledError>("call cancelled before it started");
+    } else {
+      answer->kind = wire::Reply::Kind::claimed;
+      answer->node_id = options_.node_id;
+      answer->node_token = token_;
+    }
+  }
+  const std::string reply_key = keys_.reply(caller);
+  if (answer) {
+    connection.append(xadd_args(reply_key, wire::encode(*answer)));
+    connection.append({"PEXPIRE", reply_key, ms_text(options_.lease * 2)});
+  }
+  connection.read_reply();  // XACK
+  connection.read_reply();  // XDEL
+  const bool caller_alive = decoded && integer_of(*connection.read_reply()) != 0;
+  if (answer) {
+    connection.read_reply();
+    connection.read_reply();
+  }
+  if (!decoded || answer->kind != wire::Reply::Kind::claimed) return;
+  if (!caller_alive) {
+    // The claim went to a stream nobody reads; it expires with it.
     log("dropped call " + request.call_id + ": its caller's heartbeat expired");
-    return;
-  }
-  wire::Reply message;
-  message.call_id = request.call_id;
-  if (request.deadline_us != 0 && request.deadline_us <= clock_->now_us()) {
-    message.kind = wire::Reply::Kind::error;
-    message.error = std::make_shared<TimeoutError>("deadline passed while the call was queued in redis; it never started");
-    reply(connection, request.caller_id, message);
     return;
   }
   auto running = std::make_shared<Running>();
   running->caller_id = request.caller_id;
   {
     std::lock_guard lock(mutex_);
-    if (early_cancels_.erase(request.call_id) != 0) running->cancelled = true;
     ++busy_;
   }
-  if (running->cancelled) {
-    message.kind = wire::Reply::Kind::error;
-    message.error = std::make_shared<CancelledError>("call cancelled before it started");
-    reply(connection, request.caller_id, message);
-    std::lock_guard lock(mutex_);
-    --busy_;
-    changed_.notify_all();
-    return;
-  }
-  message.kind = wire::Reply::Kind::claimed;
-  message.node_id = options_.node_id;
-  message.node_token = token_;
-  reply(connection, request.caller_id, message);
-
   const Deadline deadline = request.deadline_us == 0 ? Deadline::never() : Deadline{clock_->to_steady(request.deadline_us)};
   auto done = std::make_shared<Finished>();
   done->request = std::move(request);
