@@ -43,6 +43,7 @@ import textwrap
 import time
 import traceback
 
+sys.dont_write_bytecode = True  # no bench/__pycache__ from importing peers.py
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from peers import BATCH, FILL_BYTE, latency_stats, timed  # noqa: E402  (same statistics as the other peers)
 
