@@ -39,5 +39,7 @@ inline std::int64_t result_iterations(const Profile& profile, std::int64_t size)
 void register_floor_cases(const BenchContext& context);
 void register_reference_cases(const BenchContext& context);
 void register_anatomy_cases(const BenchContext& context);
+// The Redis Streams floors (redis_floor_cases.cpp): each case starts its own redis-server.
+void register_redis_floor_cases(const BenchContext& context);
 
 }  // namespace execkit::bench

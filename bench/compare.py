@@ -1,9 +1,12 @@
 #!/usr/bin/python3
-"""Merges execkit_bench's JSON and peers.py's JSON into one Markdown table.
+"""Merges execkit_bench's JSON and peers.py's JSON into one Markdown table,
+and with redis_peers.py's JSON a second one, "distributed".
 
-  compare.py EXECKIT_JSON PEERS_JSON [--markdown-out FILE]
+  compare.py EXECKIT_JSON PEERS_JSON [--redis-peers REDIS_PEERS_JSON] [--markdown-out FILE]
 
 Columns: case | execkit | floor | loky | ProcessPoolExecutor | ratios | target.
+Distributed: case | floor (raw hiredis relay) | execkit | Celery | RQ |
+execkit / floor | Celery / execkit.
 Every number is a median (p50) of per-call timings unless it says otherwise;
 throughputs are calls or bytes per second over whole batches.
 """
@@ -13,6 +16,7 @@ import sys
 
 KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
 PEERS = ("loky", "ProcessPoolExecutor")
+REDIS_PEERS = ("Celery", "RQ")
 
 
 def load_benchmarks(path):
@@ -31,11 +35,11 @@ def load_benchmarks(path):
     return data.get("context", {}), cases
 
 
-def load_peers(path):
+def load_peers(path, peers=PEERS):
     with open(path) as f:
         data = json.load(f)
     results = {}
-    for peer in PEERS:
+    for peer in peers:
         info = data.get("peers", {}).get(peer, {})
         results[peer] = info.get("results", {}) if "results" in info else {"*": {"error": info.get("error", "not run")}}
     return data, results
@@ -285,6 +289,69 @@ def build(table):
               fmt_ratio(ratio(replace, table.bench("floor/posix_spawn_wait")), "posix_spawn (next call)"), "")
 
 
+# The distributed table: the Redis Streams backend (benchmarks redis/*, added
+# with the backend) next to the raw hiredis relay (floor/redis_*, from
+# bench/redis_floor_cases.cpp) and Celery and RQ (bench/redis_peers.py).
+# Each row: (row name, execkit benchmark, floor benchmark, peer case, kind);
+# kind "latency" is p50 time per call, "calls" calls/s, a number a result of
+# that many bytes (time per result, and bytes/s from it).
+DISTRIBUTED_ROWS = [
+    ("warm_call", "redis/warm_call", "floor/redis_relay_rtt", "warm_call", "latency"),
+    ("throughput_2_nodes", "redis/throughput/2", "floor/redis_relay_throughput/2", "throughput/2", "calls"),
+    ("result_64MiB", "redis/result/64MiB", "floor/redis_chunked/64MiB", "result/64MiB", 64 * MIB),
+]
+
+
+def distributed_table(table, redis_peers):
+    """Markdown of the distributed table. The two ratio columns are ratios of
+    cost (time per call, or per byte): above 1, the first is slower."""
+    def cost_and_cell(kind, p50, p99, per_second, error):
+        """(cost in µs per call or per result, cell text) of one measurement."""
+        if kind == "latency":
+            if p50 is None:
+                return None, error
+            return p50, f"{duration(p50)} (p99 {duration(p99)})"
+        if kind == "calls":
+            if not per_second:
+                return None, error
+            return 1e6 / per_second, rate(per_second, "calls/s")
+        if p50 is None:
+            return None, error
+        return p50, f"{duration(p50)}, {rate(kind / (p50 / 1e6), 'B/s')}"
+
+    def bench_cell(name, kind, missing):
+        if name not in table.execkit:
+            return None, missing
+        field = "items_per_second" if kind == "calls" else "p50_us"
+        return cost_and_cell(kind, table.bench(name), table.bench(name, "p99_us"), table.bench(name, field),
+                             f"error: {table.bench_error(name)}")
+
+    def peer_cell(peer, case, kind):
+        results = redis_peers.get(peer, {})
+        entry = results.get("*") or results.get(case)
+        if entry is None:
+            return None, "not run"
+        if "error" in entry:
+            return None, "not run" if entry["error"] == "not run" else f"error: {entry['error']}"
+        return cost_and_cell(kind, entry.get("p50_us"), entry.get("p99_us"), entry.get("calls_per_s"), "—")
+
+    def ratio_cell(numerator, denominator):
+        value = ratio(numerator, denominator)
+        return f"{value:.2f}×" if value is not None else "n/a"
+
+    header = ("case", "floor (raw hiredis relay)", "execkit", "Celery", "RQ", "execkit / floor", "Celery / execkit")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row, execkit_name, floor_name, peer_case, kind in DISTRIBUTED_ROWS:
+        floor_cost, floor_text = bench_cell(floor_name, kind, "not run")
+        execkit_cost, execkit_text = bench_cell(execkit_name, kind, "n/a")
+        celery_cost, celery_text = peer_cell("Celery", peer_case, kind)
+        _, rq_text = peer_cell("RQ", peer_case, kind)
+        lines.append("| " + " | ".join((row, floor_text, execkit_text, celery_text, rq_text,
+                                         ratio_cell(execkit_cost, floor_cost),
+                                         ratio_cell(celery_cost, execkit_cost))) + " |")
+    return "\n".join(lines)
+
+
 # How often a warm execute() of the reference backend does each anatomy case,
 # counted with `perf trace`-style syscall tracing (docs/performance.md);
 # update when the engine or worker changes what a call does.
@@ -298,6 +365,19 @@ ANATOMY_PER_CALL = [
     ("anatomy/getrusage", 2, "worker: CallMetrics"),
     ("anatomy/epoll_ctl_del_add", 1, "caller: borrowing and parking the worker"),
 ]
+
+
+def distributed_caption(data):
+    peers = data.get("peers", {})
+    versions = ", ".join(f"{peer} {peers[peer]['version']}" for peer in REDIS_PEERS if "version" in peers.get(peer, {}))
+    server = next((info["redis_server"] for info in peers.values() if "redis_server" in info), None)
+    poll = peers.get("RQ", {}).get("poll_interval_ms")
+    return ("Distributed (Redis Streams; each case and each peer with its own redis-server"
+            + (f" {server}" if server else "") + " on a unix socket"
+            + (f"; {versions}" if versions else "")
+            + (f"; RQ's caller polls for its result every {poll:g} ms" if poll is not None else "")
+            + "). Ratios are of time per call (or per byte): above 1, the first is slower. "
+            "The execkit column fills in once the backend's redis/* benchmarks exist.")
 
 
 def anatomy_table(cases):
@@ -324,11 +404,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("execkit_json")
     parser.add_argument("peers_json")
+    parser.add_argument("--redis-peers", help="redis_peers.py's JSON (Celery and RQ) for the distributed table")
     parser.add_argument("--markdown-out", help="also write the table here")
     args = parser.parse_args()
 
     context, cases = load_benchmarks(args.execkit_json)
     peers_data, peer_results = load_peers(args.peers_json)
+    if args.redis_peers:
+        redis_peers_data, redis_peer_results = load_peers(args.redis_peers, REDIS_PEERS)
+    else:
+        redis_peers_data, redis_peer_results = {}, {peer: {"*": {"error": "not run"}} for peer in REDIS_PEERS}
     table = Table(cases, peer_results)
     build(table)
 
@@ -348,6 +433,10 @@ def main():
         f"Targets met: {sum(1 for _, met in table.verdicts if met)} of {len(table.verdicts)}.",
         "",
         anatomy_table(cases),
+        "",
+        distributed_caption(redis_peers_data),
+        "",
+        distributed_table(table, redis_peer_results),
     ]
     text = "\n".join(lines)
     print(text)
