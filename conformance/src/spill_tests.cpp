@@ -159,8 +159,12 @@ TEST_P(Spill, SPILL_2_OneGibResultDoesNotGrowCallerMemory) {
   ASSERT_EQ(outcome.value().bytes().size(), gib);
   EXPECT_FALSE(first_stream_mismatch(outcome.value().bytes(), 12).has_value());  // touches every page
   // ASan's mmap interceptor clears the shadow of every new mapping: 1/8 of
-  // its size in anonymous memory that the backend does not control.
-  constexpr std::int64_t sanitizer_shadow_kib = address_sanitized ? static_cast<std::int64_t>(gib / 8 / 1024) : 0;
+  // its size in anonymous memory that the backend does not control. ASan
+  // also keeps freed heap blocks in its quarantine (256 MiB by default), so
+  // a backend that streams the result through bounded buffers (a remote
+  // one) looks that much bigger. A copy of the whole result still fails.
+  constexpr std::int64_t sanitizer_shadow_kib =
+      address_sanitized ? static_cast<std::int64_t>(gib / 8 / 1024) + 256 * 1024 : 0;
   EXPECT_LT(rss.peak_growth_kib(), 64 * 1024 + sanitizer_shadow_kib)
       << "a 1 GiB result raised the caller's anonymous RSS by " << rss.peak_growth_kib() / 1024 << " MiB";
   if (capabilities().has_named_spill_files) {
