@@ -41,5 +41,7 @@ void register_reference_cases(const BenchContext& context);
 void register_anatomy_cases(const BenchContext& context);
 // The Redis Streams floors (redis_floor_cases.cpp): each case starts its own redis-server.
 void register_redis_floor_cases(const BenchContext& context);
+// RedisStreamBackend with two execkit-node agents (redis_cases.cpp).
+void register_redis_cases(const BenchContext& context);
 
 }  // namespace execkit::bench

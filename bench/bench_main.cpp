@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
     execkit::bench::register_reference_cases(context);
     execkit::bench::register_anatomy_cases(context);
     execkit::bench::register_redis_floor_cases(context);
+    execkit::bench::register_redis_cases(context);
     benchmark::RunSpecifiedBenchmarks();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "execkit_bench: %s\n", e.what());

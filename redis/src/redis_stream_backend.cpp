@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "caller_engine.hpp"
+#include "completion.hpp"
 #include "dispatcher.hpp"
 #include "env_scrub.hpp"
 #include "hook_registry.hpp"
@@ -14,12 +15,6 @@ namespace execkit {
 namespace {
 
 using redis::RemoteCall;
-
-const ExecutionMetrics* metrics_of(const Outcome& outcome) {
-  if (outcome.ok()) return &outcome.value().metrics();
-  if (const auto* task = outcome.error_as<TaskError>()) return &task->metrics();
-  return nullptr;
-}
 
 RedisStreamConfig completed(RedisStreamConfig config) {
   auto& worker = config.worker;
@@ -67,14 +62,7 @@ class RedisStreamBackend::Impl {
     auto sink = [hooks = hooks_, dispatcher = dispatcher_, log = config_.worker.log, on_done = std::move(on_done)](
                     const std::shared_ptr<RemoteCall>& state, Outcome outcome) {
       dispatcher->post([hooks, state, log, on_done, outcome = std::move(outcome)]() mutable {
-        hooks->fire_complete(state->call, metrics_of(outcome), outcome.error());
-        try {
-          on_done(std::move(outcome));
-        } catch (const std::exception& e) {
-          log("a completion handler of call " + state->id + " threw: " + e.what());
-        } catch (...) {
-          log("a completion handler of call " + state->id + " threw a non-exception");
-        }
+        complete_call(*hooks, log, state->call, state->id, on_done, std::move(outcome));
       });
     };
     auto state = std::make_shared<RemoteCall>(engine_->next_call_id(), std::move(call), deadline, std::move(sink), engine_);

@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "call_state.hpp"
+#include "completion.hpp"
 #include "dispatcher.hpp"
 #include "env_scrub.hpp"
 #include "hook_registry.hpp"
@@ -41,12 +42,6 @@ WorkerConfig completed(WorkerConfig config) {
   return config;
 }
 
-const ExecutionMetrics* metrics_of(const Outcome& outcome) {
-  if (outcome.ok()) return &outcome.value().metrics();
-  if (const auto* task = outcome.error_as<TaskError>()) return &task->metrics();
-  return nullptr;
-}
-
 }  // namespace
 
 class ProcessPoolBackend::Impl {
@@ -73,15 +68,7 @@ class ProcessPoolBackend::Impl {
     auto sink = [hooks, dispatcher, log = config_.log, on_done = std::move(on_done)](
                     const std::shared_ptr<CallState>& state, Outcome outcome) {
       dispatcher->post([hooks, state, log, on_done, outcome = std::move(outcome)]() mutable {
-        hooks->fire_complete(state->call(), metrics_of(outcome), outcome.error());
-        // The handler runs on the backend's thread: what it throws must not end the process.
-        try {
-          on_done(std::move(outcome));
-        } catch (const std::exception& e) {
-          log("a completion handler of call " + std::to_string(state->id()) + " threw: " + e.what());
-        } catch (...) {
-          log("a completion handler of call " + std::to_string(state->id()) + " threw a non-exception");
-        }
+        complete_call(*hooks, log, state->call(), std::to_string(state->id()), on_done, std::move(outcome));
       });
     };
     auto state = std::make_shared<CallState>(next_call_id_++, std::move(call), deadline, std::move(sink), engine_);
