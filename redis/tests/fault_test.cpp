@@ -314,15 +314,27 @@ TEST_F(Distributed, ChunksLeaveRedisOnceTheCallerReadThem) {
   const std::string reply_key = "execkit:" + bed.pool() + ":reply:" + backend.caller_id();
   std::atomic<bool> done{false};
   long long most = 0;
+  std::string sampler_error;
   std::thread sampler([&] {
-    auto watcher = execkit::redis::RedisConnection::open(execkit::redis::RedisAddress::parse(bed.address(), "address"),
-                                                         {}, 2s, 5s);
-    while (!done) most = std::max(most, watcher.command({"XLEN", reply_key})->integer);
+    try {
+      auto watcher = execkit::redis::RedisConnection::open(
+          execkit::redis::RedisAddress::parse(bed.address(), "address"), {}, 2s, 5s);
+      while (!done) {
+        most = std::max(most, watcher.command({"XLEN", reply_key})->integer);
+        std::this_thread::sleep_for(200us);  // a sampling period, not synchronisation
+      }
+    } catch (const std::exception& e) {
+      sampler_error = e.what();
+    }
   });
-  const auto result = backend.execute(probe("write_bytes", std::to_string(32u << 20) + ",61"), execkit::Deadline::after(60s));
+  const auto outcome = execkit::outcome_of([&] {
+    return backend.execute(probe("write_bytes", std::to_string(32u << 20) + ",61"), execkit::Deadline::after(60s));
+  });
   done = true;
   sampler.join();
-  EXPECT_EQ(result.bytes().size(), 32u << 20);
+  ASSERT_TRUE(sampler_error.empty()) << sampler_error;
+  ASSERT_TRUE(outcome.ok()) << outcome.error()->what();
+  EXPECT_EQ(outcome.value().bytes().size(), 32u << 20);
   // 32 chunks of 1 MiB with at most 8 unread: the stream never holds them all.
   EXPECT_LE(most, 12) << "the reply stream held " << most << " entries during the transfer";
   EXPECT_TRUE(wait_until([&] { return redis.command({"XLEN", reply_key})->integer == 0; }, 5s))
