@@ -27,7 +27,7 @@ function(execkit_add_distributed_mutant name)
                      ${PROJECT_SOURCE_DIR}/redis/node ${PROJECT_SOURCE_DIR}/reference/src ${PROJECT_SOURCE_DIR}/src/core)
 
   set(binary redis_fault_test_${name})
-  add_executable(${binary} ${PROJECT_SOURCE_DIR}/redis/tests/fault_test.cpp)
+  add_executable(${binary} $<TARGET_OBJECTS:redis_fault_test_objects>)
   set_target_properties(${binary} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${EXECKIT_MUTANT_DIR})
   target_include_directories(${binary} PRIVATE ${redis_includes})
   if(arg_CALLER)
