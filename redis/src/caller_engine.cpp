@@ -376,10 +376,15 @@ void CallerEngine::read_once(RedisConnection& connection) {
     connection.append(args);
     ++pipelined;
   }
-  connection.append({"XREAD", "COUNT", "64", "BLOCK", block, "STREAMS", reply_key_, last_reply_id_});
+  // A few entries per read: a batch of 1 MiB chunks is written to the result
+  // file before the next heartbeat check, and big batches make the heap
+  // churn (docs/performance.md).
+  connection.append({"XREAD", "COUNT", "8", "BLOCK", block, "STREAMS", reply_key_, last_reply_id_});
   for (std::size_t i = 0; i < pipelined; ++i) connection.read_reply();
   auto reply = connection.read_reply();
   for (const auto& entry : entry_views_of_read(*reply)) {
+    // Writing chunks must not let this caller's lease lapse: nodes would take it for dead.
+    if (Clock::now() >= next_heartbeat_) renew_heartbeat(connection);
     last_reply_id_ = std::string(entry.id);
     {
       std::lock_guard lock(mutex_);
