@@ -6,9 +6,19 @@
 #include <vector>
 
 #include "bench_paths.hpp"
+#include "execkit/call.hpp"
 #include "scratch_dir.hpp"
 
 namespace execkit::bench {
+
+// A call of `function` in the module file `module`, for every backend's cases.
+inline Call task_call(const std::filesystem::path& module, std::string function, std::string_view input) {
+  Call call;
+  call.module = module.string();
+  call.function = std::move(function);
+  call.input = to_bytes(input);
+  return call;
+}
 
 struct Profile {
   // A ~10 s pass that only checks the cases still run (ctest label bench).

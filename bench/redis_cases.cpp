@@ -38,14 +38,6 @@ RedisStreamConfig config_for(const redis::testing::Testbed& bed, const BenchCont
   return config;
 }
 
-Call task_call(const std::filesystem::path& module, std::string function, std::string_view input) {
-  Call call;
-  call.module = module.string();
-  call.function = std::move(function);
-  call.input = to_bytes(input);
-  return call;
-}
-
 void warm_call(benchmark::State& state, const BenchContext& context) {
   redis::testing::Testbed bed(two_nodes());
   RedisStreamBackend backend(config_for(bed, context, 1));

@@ -38,14 +38,6 @@ WorkerConfig config_for(const BenchContext& context, std::size_t max_workers) {
   return config;
 }
 
-Call task_call(const std::filesystem::path& module, std::string function, std::string_view input) {
-  Call call;
-  call.module = module.string();
-  call.function = std::move(function);
-  call.input = to_bytes(input);
-  return call;
-}
-
 Call trivial_call(const BenchContext& context) { return task_call(context.paths.probe_module, "echo", ""); }
 
 Call fill_call(const BenchContext& context, std::int64_t size) {

@@ -31,6 +31,8 @@ struct NodeOptions {
   std::chrono::milliseconds lease{3000};
   // On SIGTERM: how long in-flight calls may still finish before they are failed.
   std::chrono::milliseconds drain{10000};
+  // Results up to this size travel in one entry; larger ones in chunks of
+  // `chunk_bytes`, at most `chunk_window` of them unread in Redis per call.
   std::size_t inline_result_bytes = 256 * 1024;
   std::size_t chunk_bytes = 1024 * 1024;
   std::size_t chunk_window = 8;

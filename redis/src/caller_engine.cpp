@@ -138,6 +138,10 @@ void CallerEngine::wake_reader_for(Deadline deadline) {
     if (deadline.at >= reader_wakes_at_) return;
     reader_wakes_at_ = deadline.at;
   }
+  send_wake();
+}
+
+void CallerEngine::send_wake() {
   try {
     with_command_connection([&](RedisConnection& connection) {
       connection.command({"XADD", reply_key_, "*", "v", wire::version, "kind", "wake", "call", ""});
@@ -266,12 +270,7 @@ void CallerEngine::close() {
     std::lock_guard lock(mutex_);
     reader_wakes_at_ = Clock::time_point::min();
   }
-  try {
-    with_command_connection([&](RedisConnection& connection) {
-      connection.command({"XADD", reply_key_, "*", "v", wire::version, "kind", "wake", "call", ""});
-    });
-  } catch (const RedisError&) {
-  }
+  send_wake();
 }
 
 void CallerEngine::wait_closed() {
@@ -414,7 +413,6 @@ void CallerEngine::handle(const std::string& entry_id, const wire::Fields& field
     auto it = calls_.find(reply.call_id);
     if (it == calls_.end()) return;
     call = it->second;
-    if (reply.kind == wire::Reply::Kind::chunk) credits_.push_back(keys_.credit(call->id));
   }
   using Kind = wire::Reply::Kind;
   {
@@ -435,8 +433,7 @@ void CallerEngine::handle(const std::string& entry_id, const wire::Fields& field
       case Kind::begin:
         if (!call->finished) call->result_file = std::make_unique<ResultFile>(spill_dir_.dir_fd(), reply.size);
         break;
-      case Kind::chunk:
-        if (call->result_file) call->result_file->append(reply.data);
+      case Kind::chunk:  // read_once hands chunks to append_chunk, unparsed
         break;
       case Kind::ok:
         if (call->finished) break;

@@ -29,7 +29,6 @@ struct CallerSettings {
   std::string pool;
   std::string caller_id;
   std::chrono::milliseconds lease{3000};
-  std::size_t inline_result_bytes = 0;
   WorkerConfig worker;  // completed: max_workers >= 1, log set
 };
 
@@ -62,6 +61,8 @@ class CallerEngine : public std::enable_shared_from_this<CallerEngine> {
   template <class Use>
   void with_command_connection(Use&& use);
   void wake_reader_for(Deadline deadline);
+  // An entry in this caller's own reply stream that ends the reader's XREAD.
+  void send_wake();
 
   void read_loop();
   void read_once(RedisConnection& connection);

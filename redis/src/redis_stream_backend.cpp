@@ -23,9 +23,6 @@ RedisStreamConfig completed(RedisStreamConfig config) {
     throw ConfigError("pool", config.pool, "a pool name has 1 to 64 letters, digits, '_', '-' or '.'");
   if (config.lease < std::chrono::milliseconds(100))
     throw ConfigError("lease", std::to_string(config.lease.count()) + "ms", "the lease must be at least 100 ms");
-  if (config.chunk_bytes == 0 || config.chunk_bytes > (std::size_t{64} << 20))
-    throw ConfigError("chunk_bytes", std::to_string(config.chunk_bytes), "chunks are 1 byte to 64 MiB");
-  if (config.chunk_window == 0) throw ConfigError("chunk_window", "0", "at least one chunk must be allowed in flight");
   if (worker.pool_id.empty()) worker.pool_id = random_hex_id();
   if (!worker.log) worker.log = [](std::string_view line) { std::cerr << "execkit: " << line << '\n'; };
   return config;
@@ -43,7 +40,6 @@ class RedisStreamBackend::Impl {
     settings.pool = config_.pool;
     settings.caller_id = random_hex_id();
     settings.lease = config_.lease;
-    settings.inline_result_bytes = config_.inline_result_bytes;
     auto spill_path = resolve_spill_dir(config_.worker.spill_dir, snapshot_environment());
     config_.worker.spill_dir = spill_path;
     settings.worker = config_.worker;

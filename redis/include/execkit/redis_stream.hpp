@@ -27,11 +27,6 @@ struct RedisStreamConfig {
   // A node or caller that has not renewed its heartbeat for this long is
   // gone: its calls end (WorkerCrashed naming the node) or are stopped.
   std::chrono::milliseconds lease{3000};
-  // Results up to this size travel in one entry; larger ones in chunks of
-  // `chunk_bytes`, at most `chunk_window` of them unread in Redis at a time.
-  std::size_t inline_result_bytes = 256 * 1024;
-  std::size_t chunk_bytes = 1024 * 1024;
-  std::size_t chunk_window = 8;
   // max_workers bounds this caller's calls in flight; spill_dir is where
   // large results are written and mapped; max_result_bytes and
   // stderr_tail_bytes travel with each call and are enforced on the node;
