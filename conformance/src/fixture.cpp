@@ -150,6 +150,14 @@ const TimeBounds& ConformanceFixture::bounds() const { return state_->bounds; }
 const std::filesystem::path& ConformanceFixture::temp_dir() const { return state_->temp_dir; }
 const std::filesystem::path& ConformanceFixture::spill_dir() const { return state_->spill_dir; }
 const std::filesystem::path& ConformanceFixture::probe_dir() const { return state_->probe_dir; }
+
+std::string ConformanceFixture::module_file(const std::string& name) const {
+  return capabilities().task_language == Capabilities::TaskLanguage::python ? name + ".py" : "lib" + name + ".so";
+}
+
+std::string ConformanceFixture::runtime_error_type() const {
+  return capabilities().task_language == Capabilities::TaskLanguage::python ? "RuntimeError" : "std::runtime_error";
+}
 const std::string& ConformanceFixture::child_role() const { return state_->child_role; }
 
 WorkerConfig ConformanceFixture::config() const {

@@ -8,6 +8,7 @@
 
 #include "execkit/conformance/suite.hpp"
 #include "pending_call.hpp"
+#include "probe_locator.hpp"
 #include "proc.hpp"
 #include "test_support.hpp"
 
@@ -186,8 +187,8 @@ TEST_P(Iso, ISO_3_SameModuleNameThroughDifferentPathsRunsItsOwnCopy) {
     EXPECT_EQ(run_text(*backend, module_call("shadow", "variant", {a})), "a") << "round " << round;
     EXPECT_EQ(run_text(*backend, module_call("shadow", "variant", {b})), "b") << "round " << round;
   }
-  EXPECT_EQ(run_text(*backend, module_call((a / "libshadow.so").string(), "variant", {})), "a") << "module given as a path";
-  EXPECT_EQ(run_text(*backend, module_call((b / "libshadow.so").string(), "variant", {})), "b") << "module given as a path";
+  EXPECT_EQ(run_text(*backend, module_call((a / module_file("shadow")).string(), "variant", {})), "a") << "module given as a path";
+  EXPECT_EQ(run_text(*backend, module_call((b / module_file("shadow")).string(), "variant", {})), "b") << "module given as a path";
 }
 
 TEST_P(Iso, ISO_4_FirstTaskHasDefaultSignalStateWhateverTheCallerHas) {
@@ -356,7 +357,7 @@ TEST_P(Iso, ISO_7_ModuleStateStaysWithItsModuleFile) {
       << "a call loading another module file saw the previous module's state";
   // The same bytes under the same name, in another file: a module of its own.
   const auto copy_dir = make_dir(temp_dir(), "probe-copy");
-  std::filesystem::copy_file(probe_dir() / "libexeckit_probe.so", copy_dir / "libexeckit_probe.so");
+  std::filesystem::copy_file(probe_dir() / module_file(probe_module_name), copy_dir / module_file(probe_module_name));
   run_text(*backend, probe_call("module_state"));
   auto from_copy = probe_call("module_state");
   from_copy.search_path = {copy_dir};
@@ -384,7 +385,7 @@ TEST_P(Iso, ISO_7_ModuleThatFailsToLoadIsAStructuredErrorAndWorkerSurvives) {
   auto backend = make_backend(single_worker(config()));
   const auto before = parse_identity(run_text(*backend, probe_call("identity")));
   const auto garbage_dir = make_dir(temp_dir(), "garbage");
-  write_file(garbage_dir / "libgarbage.so", "this is not an ELF file\n");
+  write_file(garbage_dir / module_file("garbage"), "this is not an ELF file\n");
   expect_error_naming(run(*backend, module_call("garbage", "echo", {garbage_dir})), "garbage", "a module that is not ELF");
   expect_error_naming(run(*backend, module_call("unresolved", "use_missing", {probe_dir() / "broken"})), "unresolved",
                       "a module with an undefined symbol");

@@ -52,6 +52,7 @@ struct Context {
   std::filesystem::path probe_dir;
   std::function<std::unique_ptr<ExecutorBackend>(const WorkerConfig&)> make_backend;
   std::function<LifecycleObservable*(ExecutorBackend&)> hooks_of;
+  std::function<std::vector<pid_t>(ExecutorBackend&)> service_processes;  // may be unset
 };
 
 // "ok" or the ErrorKind's name.

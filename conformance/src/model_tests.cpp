@@ -72,6 +72,7 @@ TEST_P(Model, MODEL_RandomCallSequencesMatchTheModel) {
   context.probe_dir = probe_dir();
   context.make_backend = [this](const WorkerConfig& cfg) { return make_backend(cfg); };
   context.hooks_of = [this](ExecutorBackend& backend) { return hooks_of(backend); };
+  context.service_processes = backend_under_test().service_processes;
 
   int sequence = 0;
   ShrinkBudget budget(bounds().test_timeout / 3);

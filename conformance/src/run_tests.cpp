@@ -130,7 +130,7 @@ TEST_P(Run, RUN_3_TaskErrorCarriesMessageTypeAndStderrTail) {
   ASSERT_TRUE(ended_with<TaskError>(outcome));
   const auto* error = outcome.error_as<TaskError>();
   EXPECT_EQ(error->message(), "the task's own message");
-  EXPECT_EQ(error->type(), "std::runtime_error");
+  EXPECT_EQ(error->type(), runtime_error_type());
   EXPECT_NE(error->stderr_tail().find("probe stderr: the task's own message"), std::string::npos)
       << "stderr tail: '" << error->stderr_tail() << "'";
   const std::string text = error->what();

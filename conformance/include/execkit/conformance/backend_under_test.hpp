@@ -8,6 +8,9 @@
 #include <memory>
 #include <ostream>
 #include <string>
+#include <vector>
+
+#include <sys/types.h>
 
 #include "execkit/backend.hpp"
 #include "execkit/config.hpp"
@@ -46,6 +49,11 @@ struct Capabilities {
   // to document). Unspecified: only checked to be the same for every call.
   enum class Sigpipe { unspecified, default_action, ignored };
   Sigpipe task_sigpipe = Sigpipe::unspecified;
+  // The language of the task modules the backend runs (docs/probe.md): which
+  // implementation of the probe the suite's calls reach, how module files are
+  // named (lib<name>.so or <name>.py) and how a task's error types read.
+  enum class TaskLanguage { native, python };
+  TaskLanguage task_language = TaskLanguage::native;
 };
 
 // Bounds the contract states (RUN-2, LIFE-4, LIFE-5) and the suite's own
@@ -80,6 +88,9 @@ struct BackendUnderTest {
   std::function<std::unique_ptr<ExecutorBackend>(const WorkerConfig&)> make;
   Capabilities capabilities;
   TimeBounds bounds;
+  // The backend's own processes that are not workers (an external backend's
+  // process, say), left out where the suite counts workers. Unset: none.
+  std::function<std::vector<pid_t>(ExecutorBackend&)> service_processes;
 };
 
 // Keeps GoogleTest from dumping the struct's bytes in messages.

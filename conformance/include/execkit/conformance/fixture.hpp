@@ -51,6 +51,12 @@ class ConformanceFixture : public ::testing::Test {
   const std::filesystem::path& spill_dir() const;
   // Holds libexeckit_probe.so and the shadow_a/, shadow_b/, broken/ modules.
   const std::filesystem::path& probe_dir() const;
+  // The file name of task module `name` in the backend's task language
+  // ("libshadow.so", "shadow.py"; docs/probe.md).
+  std::string module_file(const std::string& name) const;
+  // The error type of a probe task that throws its language's runtime error
+  // ("std::runtime_error", "RuntimeError").
+  std::string runtime_error_type() const;
 
   // Small pool (2 workers), spill_dir(), base_dir temp_dir(), an idle timeout
   // no test outlives by accident, diagnostics captured (see log_lines()).

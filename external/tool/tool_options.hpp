@@ -1,0 +1,31 @@
+// execkit-conformance's command line. The options also travel as environment
+// variables, so that the suite's child callers (the binary re-run in a role,
+// with only a test filter) judge the same backend.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace execkit::external {
+
+struct ToolOptions {
+  std::string backend_cmd;
+  std::string junit;                        // --junit FILE
+  std::optional<std::string> name;          // --name NAME, else the backend's declared name
+  std::map<std::string, std::string> capability_overrides;  // --capability NAME=VALUE
+  bool help = false;
+  bool report = true;                       // --no-report: gtest output only
+  std::vector<std::string> gtest_args;      // everything else, passed to GoogleTest
+};
+
+// Throws std::invalid_argument naming the bad argument.
+ToolOptions parse_tool_options(const std::vector<std::string>& args);
+// Stores the options in the environment / reads them back in a child caller.
+void export_tool_options(const ToolOptions& options);
+ToolOptions imported_tool_options();
+
+extern const char* const tool_usage;
+
+}  // namespace execkit::external
