@@ -56,8 +56,9 @@ function(execkit_add_distributed_mutant name)
   endif()
 
   add_test(NAME mutant.${name}
-    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/run_distributed_mutant.py
-      --mutant ${name} --binary $<TARGET_FILE:${binary}> --catches "${arg_CATCHES}" --timeout 240)
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/run_catching_tests.py
+      --mutant ${name} --catches "${arg_CATCHES}" --assertions "fault_test\\.cpp:[0-9]+: Failure" --timeout 240
+      -- $<TARGET_FILE:${binary}>)
   set_tests_properties(mutant.${name} PROPERTIES
     LABELS "mutants;distributed"
     TIMEOUT 300

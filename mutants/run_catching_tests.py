@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
-"""Runs the fault tests that must catch one distributed mutant.
+"""Runs the tests that must catch one mutant of a backend's outer layer (a
+distributed mutant's fault tests, a protocol mutant's conformance tests).
 
-Passes (exit 0) only if at least one of them ran and failed; a mutant whose
-catchers all pass survived (exit 1), and so does one whose catchers did not
-run at all (a filter that matches nothing proves nothing).
+    run_catching_tests.py --mutant NAME --catches FILTER --assertions REGEX -- COMMAND...
+
+Passes (exit 0) only if at least one of them ran and failed with an assertion
+whose location matches REGEX; a mutant whose catchers all pass survived (exit
+1), and so does one whose catchers did not run at all (a filter that matches
+nothing proves nothing) or failed only through a setup fault (inconclusive).
 """
 import argparse
 import re
@@ -14,12 +18,14 @@ import sys
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--mutant", required=True)
-    ap.add_argument("--binary", required=True)
     ap.add_argument("--catches", required=True, help="gtest filter of the catching tests")
+    ap.add_argument("--assertions", required=True,
+                    help="regex matching the failure lines that count as a kill, e.g. 'fault_test\\.cpp:\\d+: Failure'")
     ap.add_argument("--timeout", type=int, default=240)
+    ap.add_argument("command", nargs="+", help="the test binary and its arguments, after --")
     args = ap.parse_args()
     try:
-        run = subprocess.run([args.binary, f"--gtest_filter={args.catches}"], capture_output=True, text=True,
+        run = subprocess.run(args.command + [f"--gtest_filter={args.catches}"], capture_output=True, text=True,
                              timeout=args.timeout)
         out = run.stdout + run.stderr
     except subprocess.TimeoutExpired as e:
@@ -27,15 +33,16 @@ def main():
         print(f"mutant {args.mutant}: killed (its catchers hung past {args.timeout} s)\n{out[-2000:]}")
         return 0
     ran = re.findall(r"^\[ RUN      \] (\S+)", out, re.M)
-    failed = sorted(set(re.findall(r"^\[  FAILED  \] (\S+) \(", out, re.M)))
+    failed = sorted(set(re.findall(r"^\[  FAILED  \] (\S+?)(?:,| \()", out, re.M)))
     if not ran:
         print(f"mutant {args.mutant}: SURVIVED: no test matches '{args.catches}'\n{out[-2000:]}")
         return 1
-    # Only an assertion of the fault tests counts: a testbed or build problem
+    # Only an assertion of the catching tests counts: a testbed or build problem
     # (an exception thrown in the test body) proves nothing about the mutant.
-    asserted = re.findall(r"fault_test\.cpp:\d+: Failure", out)
+    asserted = re.findall(args.assertions, out)
     if failed and not asserted:
-        print(f"mutant {args.mutant}: INCONCLUSIVE: {', '.join(failed)} failed without a fault-test assertion\n"
+        print(f"mutant {args.mutant}: INCONCLUSIVE: {', '.join(failed)} failed without an assertion matching "
+              f"'{args.assertions}'\n"
               f"{out[-3000:]}")
         return 1
     if not failed and run.returncode != 0:
