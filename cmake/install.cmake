@@ -6,6 +6,10 @@
 #   libexec/execkit-worker           the reference backend's worker
 #   bin/execkit                      the CLI
 #   bin/execkit-clause-report        the clause report (reads ctest/gtest JUnit XML)
+#   bin/execkit-conformance          the suite against any backend speaking docs/protocol.md
+#   bin/execkit-backend-server       the reference backend served over that protocol
+#   share/execkit/python/            execkit_backend.py (the protocol loop for Python backends)
+#                                    and execkit_probe.py (the probe tasks in Python)
 #   share/execkit/contract.md        the clause list the report reads
 #   share/doc/execkit/               writing-a-backend.md and the other docs
 #   lib/cmake/execkit/               package config, exported targets, ExecKitConformance.cmake
@@ -44,6 +48,17 @@ if(TARGET execkit_conformance)
   install(EXPORT execkitConformanceTargets NAMESPACE execkit:: DESTINATION ${EXECKIT_CMAKE_DIR})
   install(FILES cmake/ExecKitConformance.cmake DESTINATION ${EXECKIT_CMAKE_DIR})
 endif()
+
+# The backend protocol (docs/protocol.md): ExternalBackend for C++ callers,
+# the reference served over it, the suite for any backend that speaks it, and
+# the Python side of the protocol.
+install(FILES external/include/execkit/external_backend.hpp DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/execkit)
+install(TARGETS execkit_external EXPORT execkitTargets ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+install(TARGETS execkit-backend-server DESTINATION ${CMAKE_INSTALL_BINDIR})
+if(TARGET execkit-conformance)
+  install(TARGETS execkit-conformance DESTINATION ${CMAKE_INSTALL_BINDIR})
+endif()
+install(FILES external/python/execkit_backend.py DESTINATION ${EXECKIT_DATA_DIR}/python)
 
 # The Redis Streams backend, where hiredis was found (redis/CMakeLists.txt).
 set(EXECKIT_PACKAGE_HAS_REDIS OFF)
