@@ -58,7 +58,9 @@ install(TARGETS execkit-backend-server DESTINATION ${CMAKE_INSTALL_BINDIR})
 if(TARGET execkit-conformance)
   install(TARGETS execkit-conformance DESTINATION ${CMAKE_INSTALL_BINDIR})
 endif()
-install(FILES external/python/execkit_backend.py DESTINATION ${EXECKIT_DATA_DIR}/python)
+if(EXISTS ${PROJECT_SOURCE_DIR}/external/python/execkit_backend.py)
+  install(FILES external/python/execkit_backend.py DESTINATION ${EXECKIT_DATA_DIR}/python)
+endif()
 
 # The Redis Streams backend, where hiredis was found (redis/CMakeLists.txt).
 set(EXECKIT_PACKAGE_HAS_REDIS OFF)
