@@ -116,6 +116,8 @@ struct ExternalBackend::Impl : std::enable_shared_from_this<Impl> {
       throw std::runtime_error("backend command '" + options.command + "': " + e.what() + (end.empty() ? "" : " (the process " + end + ")"));
     }
     reader = std::thread([self = shared_from_this()] { self->read_loop(); });
+    // Before any call exists, so every later reader of reader_id sees it.
+    reader_id = reader.get_id();
   }
 
   BackendDeclaration handshake() {
@@ -139,7 +141,6 @@ struct ExternalBackend::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void read_loop() {
-    reader_id = std::this_thread::get_id();
     std::string fault;
     try {
       while (auto line = channel->receive()) handle(external::parse_message(*line, "a message from the backend"));
