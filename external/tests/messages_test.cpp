@@ -37,7 +37,8 @@ TEST(ProtocolMessages, EveryErrorKindRoundTripsWithItsMembersAndText) {
   EXPECT_STREQ(task_copy->what(), task.what());
 
   const WorkerCrashed crash(9, std::nullopt, "dying words");
-  const auto* crash_copy = dynamic_cast<const WorkerCrashed*>(round_trip(crash).get());
+  const auto crash_back = round_trip(crash);
+  const auto* crash_copy = dynamic_cast<const WorkerCrashed*>(crash_back.get());
   ASSERT_NE(crash_copy, nullptr);
   EXPECT_EQ(crash_copy->term_signal(), 9);
   EXPECT_FALSE(crash_copy->exit_status().has_value());
@@ -53,7 +54,8 @@ TEST(ProtocolMessages, EveryErrorKindRoundTripsWithItsMembersAndText) {
   EXPECT_STREQ(config_copy->what(), config.what());
 
   const ResultError result(ResultError::Reason::too_large, "result of 9 bytes over the cap of 8");
-  const auto* result_copy = dynamic_cast<const ResultError*>(round_trip(result).get());
+  const auto result_back = round_trip(result);
+  const auto* result_copy = dynamic_cast<const ResultError*>(result_back.get());
   ASSERT_NE(result_copy, nullptr);
   EXPECT_EQ(result_copy->reason(), ResultError::Reason::too_large);
 
