@@ -16,8 +16,10 @@ int ServerSession::run() {
   } catch (const std::exception& e) {
     log(std::string("protocol error: ") + e.what());
     if (backend_) backend_->shutdown(true);
+    backend_.reset();
     return 2;
   }
+  backend_.reset();
   return 0;
 }
 
@@ -132,10 +134,9 @@ void ServerSession::send_outcome(std::uint64_t id, const Outcome& outcome) {
   } catch (const std::exception& e) {
     log(std::string("could not send the outcome of call ") + std::to_string(id) + ": " + e.what());
   }
-  {
-    std::lock_guard lock(mutex_);
-    in_flight_.erase(id);
-  }
+  // Notified under the lock: once the waiter sees the map empty it may end the session.
+  std::lock_guard lock(mutex_);
+  in_flight_.erase(id);
   outcomes_sent_.notify_all();
 }
 

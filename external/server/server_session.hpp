@@ -44,11 +44,13 @@ class ServerSession {
 
   LineChannel channel_;
   ServedBackend served_;
-  std::unique_ptr<ExecutorBackend> backend_;
   std::mutex mutex_;
   std::condition_variable outcomes_sent_;
   // Calls whose outcome is not sent yet; a Submission once submit returned.
   std::map<std::uint64_t, Submission> in_flight_;
+  // Last, so it goes first: its threads, which send outcomes, end before
+  // anything they touch is destroyed.
+  std::unique_ptr<ExecutorBackend> backend_;
 };
 
 }  // namespace execkit::external

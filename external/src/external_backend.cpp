@@ -79,6 +79,11 @@ struct ExternalBackend::Impl : std::enable_shared_from_this<Impl> {
   std::thread reader;
   std::thread::id reader_id;
 
+  // Held from a call's registration to its submit's send, and from the refusal
+  // of new calls to the shutdown's send: a call registered before the
+  // shutdown reaches the backend before it, so its outcome precedes
+  // shutdown_done.
+  std::mutex send_order;
   std::mutex mutex;
   std::condition_variable changed;
   std::map<std::uint64_t, std::shared_ptr<PendingCall>> calls;
@@ -281,23 +286,28 @@ struct ExternalBackend::Impl : std::enable_shared_from_this<Impl> {
     std::uint64_t id = 0;
     std::string refused;
     {
-      std::lock_guard lock(mutex);
-      if (refusal.empty()) {
-        id = next_id++;
-        calls.emplace(id, pending);
-      } else {
-        refused = refusal;
+      std::lock_guard order(send_order);
+      {
+        std::lock_guard lock(mutex);
+        if (refusal.empty()) {
+          id = next_id++;
+          calls.emplace(id, pending);
+        } else {
+          refused = refusal;
+        }
+      }
+      if (refused.empty()) {
+        try {
+          channel->send(external::encode_submit(id, pending->call, deadline).dump());
+        } catch (const std::exception& e) {
+          // The reader sees the connection end and ends the call with the others.
+          log(std::string("could not send call #") + std::to_string(id) + ": " + e.what());
+        }
       }
     }
     if (!refused.empty()) {
       finish(0, *pending, Outcome::failure(BackendClosed(refused)));
       return {};
-    }
-    try {
-      channel->send(external::encode_submit(id, pending->call, deadline).dump());
-    } catch (const std::exception& e) {
-      // The reader sees the connection end and ends the call with the others.
-      log(std::string("could not send call #") + std::to_string(id) + ": " + e.what());
     }
     return Submission(std::make_shared<CancelHandle>(weak_from_this(), id));
   }
@@ -335,21 +345,26 @@ struct ExternalBackend::Impl : std::enable_shared_from_this<Impl> {
   void shutdown(bool wait) {
     bool first = false;
     int expected = 0;
+    bool sent = true;
     {
-      std::lock_guard lock(mutex);
-      first = !shutdown_started;
-      shutdown_started = true;
-      if (refusal.empty()) refusal = "the backend was shut down";
-      if (!connection_over) expected = ++shutdowns_sent;
+      std::lock_guard order(send_order);
+      {
+        std::lock_guard lock(mutex);
+        first = !shutdown_started;
+        shutdown_started = true;
+        if (refusal.empty()) refusal = "the backend was shut down";
+        if (!connection_over) expected = ++shutdowns_sent;
+      }
+      if (expected > 0) {
+        try {
+          channel->send(Json{{"type", "shutdown"}, {"wait", wait}}.dump());
+        } catch (const std::exception&) {
+          sent = false;
+        }
+      }
     }
     if (first) hooks.fire_shutdown_once();
     if (expected > 0) {
-      bool sent = true;
-      try {
-        channel->send(Json{{"type", "shutdown"}, {"wait", wait}}.dump());
-      } catch (const std::exception&) {
-        sent = false;
-      }
       const auto bound = wait ? options.reply_timeout * 6 : options.reply_timeout;
       std::unique_lock lock(mutex);
       if (sent && !changed.wait_for(lock, bound, [&] { return shutdowns_done >= expected || connection_over; })) {
