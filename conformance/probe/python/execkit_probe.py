@@ -1247,8 +1247,7 @@ def tamper_kept(ctx):
     for fd, _ in _result_fds(spill_dir):
         if _tamper(b"/proc/self/fd/" + str(fd).encode(), action, size) == 0:
             acted += 1
-    with open("/proc/self/maps", "rb") as maps:
-        lines = maps.read().split(b"\n")
+    lines = _read_file("/proc/self/maps").split(b"\n")
     for line in lines:
         slash = line.find(b"/")
         if slash < 0 or not _is_result_file(line[slash:], spill_dir) or b" rw-s " not in line:
