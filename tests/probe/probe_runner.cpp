@@ -3,7 +3,11 @@
 // Python probe through probe_runner.py, which does the same, so both probes
 // are compared under identical conditions (docs/probe.md "Self-test").
 //
-//   probe_runner --out DIR [--spill-dir DIR] [--python-signals yes] [-L DIR]... -- (MODULE FUNCTION INPUT_FILE)...
+//   probe_runner --out DIR [--spill-dir DIR] [--python-signals yes] [--thread yes] [-L DIR]...
+//                -- (MODULE FUNCTION INPUT_FILE)...
+//
+// --thread: each call runs in a thread of its own, as in backends that keep
+// the main thread for themselves.
 //
 // --python-signals: start with the signal state CPython gives itself (a
 // handler for SIGINT, SIGPIPE and SIGXFSZ ignored), as a Python backend
@@ -24,6 +28,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "execkit/task.hpp"
@@ -37,6 +42,7 @@ struct Options {
   std::string spill_dir;
   std::vector<std::string> search_path;
   bool python_signals = false;
+  bool thread_per_call = false;
   std::vector<std::string> calls;  // module, function, input file, ...
 };
 
@@ -145,6 +151,8 @@ Options parse(int argc, char** argv) {
       options.spill_dir = value;
     } else if (flag == "--python-signals") {
       options.python_signals = value == "yes";
+    } else if (flag == "--thread") {
+      options.thread_per_call = value == "yes";
     } else if (flag == "-L") {
       options.search_path.push_back(value);
     } else {
@@ -208,7 +216,21 @@ int main(int argc, char** argv) {
     ::prctl(PR_SET_NAME, "probe-runner", 0, 0, 0);
     if (options.python_signals) start_like_python();
     std::map<std::string, void*> loaded;
-    for (std::size_t i = 0; i < options.calls.size() / 3; ++i) run_call(options, i, loaded);
+    for (std::size_t i = 0; i < options.calls.size() / 3; ++i) {
+      if (!options.thread_per_call) {
+        run_call(options, i, loaded);
+        continue;
+      }
+      std::exception_ptr failure;
+      std::thread([&] {
+        try {
+          run_call(options, i, loaded);
+        } catch (...) {
+          failure = std::current_exception();
+        }
+      }).join();
+      if (failure) std::rethrow_exception(failure);
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "probe_runner: %s\n", e.what());
     return 70;

@@ -2,10 +2,12 @@
 outcome files). Runs tasks of a Python task module in this process, one
 after the other, with nothing restored between them.
 
-  probe_runner.py --out DIR [--spill-dir DIR] [--python-signals yes] [-L DIR]... -- (MODULE FUNCTION INPUT_FILE)...
+  probe_runner.py --out DIR [--spill-dir DIR] [--python-signals yes] [--thread yes] [-L DIR]...
+                  -- (MODULE FUNCTION INPUT_FILE)...
 
 --python-signals yes keeps the signal state CPython gives itself (its SIGINT
 handler, SIGPIPE and SIGXFSZ ignored); by default the runner undoes it.
+--thread yes runs each call in a thread of its own.
 """
 
 import ctypes
@@ -14,6 +16,7 @@ import os
 import signal
 import stat
 import sys
+import threading
 
 INLINE_LIMIT = 32 * 1024  # as the reference worker: larger results spill
 
@@ -92,7 +95,7 @@ class Context:
 
 
 def parse(argv):
-    options = {"out": None, "spill_dir": None, "search_path": [], "python_signals": False}
+    options = {"out": None, "spill_dir": None, "search_path": [], "python_signals": False, "thread": False}
     i = 0
     while i < len(argv) and argv[i] != "--":
         flag, value = argv[i], argv[i + 1]
@@ -102,6 +105,8 @@ def parse(argv):
             options["spill_dir"] = value
         elif flag == "--python-signals":
             options["python_signals"] = value == "yes"
+        elif flag == "--thread":
+            options["thread"] = value == "yes"
         elif flag == "-L":
             options["search_path"].append(value)
         else:
@@ -172,7 +177,12 @@ def main():
     libc.prctl(15, ctypes.c_char_p(b"probe-runner"), 0, 0, 0)  # PR_SET_NAME
     loaded = {}
     for index in range(len(options["calls"])):
-        run_call(options, index, loaded)
+        if not options["thread"]:
+            run_call(options, index, loaded)
+            continue
+        call = threading.Thread(target=run_call, args=(options, index, loaded))
+        call.start()
+        call.join()
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     os._exit(0)

@@ -48,6 +48,7 @@ class Case:
     check: object = None  # f(run, observation) -> list of problems, per runner
     pdeathsig: bool = False
     python_signals: bool = False  # both runners start with CPython's own signal state
+    thread: bool = False  # each call runs in a thread of its own, not the main thread
     cli: bool = False  # also compare each call with the C++ probe run by `execkit run` (selftest_cli.py)
     timeout: float = 30
 
@@ -172,6 +173,8 @@ class Run:
             argv += ["--spill-dir", self.spill]
         if self.case.python_signals:
             argv += ["--python-signals", "yes"]
+        if self.case.thread:
+            argv += ["--thread", "yes"]
         argv += ["-L", self.probe_dir, "--"]
         self.prepared_calls = []
         for index, call in enumerate(self.case.calls):
