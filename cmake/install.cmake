@@ -2,7 +2,8 @@
 #
 #   include/execkit/                 the API headers and execkit/conformance/ (the suite)
 #   lib/libexeckit_*.a               core, reference, conformance
-#   lib/execkit/                     the probe module, plus shadow_a/, shadow_b/, broken/ (ISO-3, ISO-7)
+#   lib/execkit/                     the probe module, plus shadow_a/, shadow_b/, broken/ (ISO-3, ISO-7),
+#                                    each in C++ (lib<name>.so) and Python (<name>.py)
 #   libexec/execkit-worker           the reference backend's worker
 #   bin/execkit                      the CLI
 #   bin/execkit-clause-report        the clause report (reads ctest/gtest JUnit XML)
@@ -11,6 +12,7 @@
 #   share/execkit/python/            execkit_backend.py (the protocol loop for Python backends)
 #                                    and execkit_probe.py (the probe tasks in Python)
 #   share/execkit/contract.md        the clause list the report reads
+#   share/execkit/python/            the Python probe, execkit_probe.py (docs/probe.md)
 #   share/doc/execkit/               writing-a-backend.md and the other docs
 #   lib/cmake/execkit/               package config, exported targets, ExecKitConformance.cmake
 #
@@ -45,6 +47,12 @@ if(TARGET execkit_conformance)
   install(TARGETS execkit_shadow_a LIBRARY DESTINATION ${EXECKIT_MODULE_DIR}/shadow_a)
   install(TARGETS execkit_shadow_b LIBRARY DESTINATION ${EXECKIT_MODULE_DIR}/shadow_b)
   install(TARGETS execkit_unresolved LIBRARY DESTINATION ${EXECKIT_MODULE_DIR}/broken)
+  # The Python probe, staged next to the C++ one by the execkit_probe target.
+  install(FILES ${CMAKE_LIBRARY_OUTPUT_DIRECTORY}/execkit_probe.py DESTINATION ${EXECKIT_MODULE_DIR})
+  install(FILES ${CMAKE_LIBRARY_OUTPUT_DIRECTORY}/execkit_probe.py DESTINATION ${EXECKIT_DATA_DIR}/python)
+  install(FILES ${CMAKE_LIBRARY_OUTPUT_DIRECTORY}/shadow_a/shadow.py DESTINATION ${EXECKIT_MODULE_DIR}/shadow_a)
+  install(FILES ${CMAKE_LIBRARY_OUTPUT_DIRECTORY}/shadow_b/shadow.py DESTINATION ${EXECKIT_MODULE_DIR}/shadow_b)
+  install(FILES ${CMAKE_LIBRARY_OUTPUT_DIRECTORY}/broken/unresolved.py DESTINATION ${EXECKIT_MODULE_DIR}/broken)
   install(EXPORT execkitConformanceTargets NAMESPACE execkit:: DESTINATION ${EXECKIT_CMAKE_DIR})
   install(FILES cmake/ExecKitConformance.cmake DESTINATION ${EXECKIT_CMAKE_DIR})
 endif()

@@ -82,9 +82,10 @@ EXECKIT_TASK(spawn_grandchild)(execkit::TaskContext& ctx) {
 // Leaves a thread named "ek-leftover" running after the task returns. Result "ok".
 EXECKIT_TASK(leave_thread)(execkit::TaskContext& ctx) {
   std::thread leftover([] {
-    ::pthread_setname_np(::pthread_self(), "ek-leftover");
     for (;;) execkit::probe::sleep_for_ms(10);
   });
+  // Named before the task returns, so that any later look finds it by name.
+  ::pthread_setname_np(leftover.native_handle(), "ek-leftover");
   leftover.detach();
   ctx.write("ok");
 }

@@ -73,18 +73,14 @@ std::vector<std::byte> stream_bytes(std::uint64_t size, std::uint64_t seed) {
 // would itself be anonymous memory and hide what SPILL-2 measures.
 __attribute__((no_sanitize("address", "thread", "undefined")))
 std::optional<std::uint64_t> first_stream_mismatch(std::span<const std::byte> bytes, std::uint64_t seed) {
-  // probe::ByteStream a word at a time: checking 1 GiB must not take longer than writing it.
-  std::uint64_t state = seed;
-  const auto next_word = [&state] {
-    state += 0x9E3779B97F4A7C15ULL;
-    std::uint64_t z = state;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  };
-  for (std::uint64_t offset = 0; offset < bytes.size(); offset += 8) {
-    const std::uint64_t expected = next_word();
+  // A word at a time: checking 1 GiB must not take longer than writing it.
+  const probe::ByteStream stream(seed);
+  const std::uint64_t whole_words = bytes.size() / 8;
+  for (std::uint64_t index = 0; index <= whole_words; ++index) {
+    const std::uint64_t offset = index * 8;
     const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(8, bytes.size() - offset));
+    if (n == 0) break;
+    const std::uint64_t expected = stream.word(index);
     if (n == 8) {
       std::uint64_t actual = 0;
       __builtin_memcpy(&actual, bytes.data() + offset, 8);  // a plain load, not an intercepted call
