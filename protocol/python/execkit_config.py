@@ -9,7 +9,8 @@ import socket
 
 from execkit_outcomes import ConfigError
 
-__all__ = ["WorkerConfig", "parse_config", "resolve_spill_dir", "DEFAULT_ENV_WHITELIST", "DEFAULT_ENV_PREFIXES"]
+__all__ = ["WorkerConfig", "parse_config", "resolve_spill_dir", "caller_environment", "DEFAULT_ENV_WHITELIST",
+           "DEFAULT_ENV_PREFIXES"]
 
 DEFAULT_ENV_WHITELIST = frozenset({"PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "TERM"})
 DEFAULT_ENV_PREFIXES = ("EXECKIT_",)
@@ -41,6 +42,24 @@ class WorkerConfig:
         env = {name: value for name, value in environ.items() if self.passes(name)}
         env["EXECKIT_NODE_ID"] = self.node_id
         return env
+
+
+def caller_environment():
+    """The environment the harness started this process with: its initial
+    block, not os.environ, to which Python adds LC_CTYPE=C.UTF-8 when it
+    coerces a C locale (PEP 538). Without the protocol's descriptor number."""
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            entries = f.read().split(b"\0")
+    except OSError:
+        return {k: v for k, v in os.environ.items() if k != "EXECKIT_PROTOCOL_FD"}
+    env = {}
+    for entry in entries:
+        name, sep, value = entry.partition(b"=")
+        if sep and name:
+            env.setdefault(os.fsdecode(name), os.fsdecode(value))
+    env.pop("EXECKIT_PROTOCOL_FD", None)
+    return env
 
 
 def resolve_spill_dir(configured, environ, cwd):

@@ -6,7 +6,8 @@ import os
 import signal
 import time
 
-__all__ = ["set_pdeathsig", "set_child_subreaper", "ppid_of", "children_of", "kill_tree", "reap_children"]
+__all__ = ["set_pdeathsig", "set_child_subreaper", "ppid_of", "children_of", "kill_tree", "reap_children",
+           "end_stray_children"]
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
@@ -76,12 +77,13 @@ def _signal(fd, sig):
         pass
 
 
-def kill_tree(root, parent=None, include_root=True):
-    """SIGKILLs `root`'s descendants (and `root`; `parent`: its expected
-    parent, checked after pinning). Every process is pinned by a pidfd and
-    stopped before anything is killed, so none can fork a new child that
-    escapes the listing. Returns the pids signalled."""
-    root_fd = _pin(root, parent)
+def kill_tree(root, parent=None, include_root=True, root_fd=None):
+    """SIGKILLs `root`'s descendants (and `root`). `root` is pinned by a
+    pidfd (`root_fd`, one already held, or one opened now and checked
+    against `parent`); every descendant is pinned and stopped before
+    anything is killed, so none can fork a child that escapes the listing.
+    Returns the pids signalled."""
+    root_fd = _pin(root, parent) if root_fd is None else os.dup(root_fd)
     if root_fd is None:
         return []
     pinned = {root: root_fd}
@@ -123,3 +125,26 @@ def reap_children(timeout):
             if time.monotonic() >= until:
                 return False
             time.sleep(0.001)
+
+
+def end_stray_children(keep, timeout=1.0):
+    """Kills and reaps every child of this process whose pid is not in
+    `keep`: for a subreaper, the orphans its workers left. Reaps only those
+    pids, never waitpid(-1), so the executor still reaps its own workers.
+    Returns the pids ended."""
+    me = os.getpid()
+    strays = [pid for pid in children_of(me) if pid not in keep]
+    for pid in strays:
+        kill_tree(pid, parent=me)
+    until = time.monotonic() + timeout
+    for pid in strays:
+        while True:
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0] != 0:
+                    break
+            except ChildProcessError:
+                break
+            if time.monotonic() >= until:
+                break
+            time.sleep(0.001)
+    return strays

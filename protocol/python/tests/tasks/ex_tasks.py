@@ -266,3 +266,45 @@ def not_a_function(ctx):
 
 
 not_callable = 42
+
+
+def _open_file_under(directory):
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(directory + "/") and not target.endswith(" (deleted)"):
+            return int(fd), target
+    raise LookupError(f"no file under {directory} is open")
+
+
+def swap_spill(ctx):
+    """Input "spill_dir,size,canary": writes `size` bytes, then puts a
+    symlink to `canary` in place of its spill file (SPILL-4)."""
+    spill_dir, size, canary = _text(ctx).split(",")
+    ctx.write(b"s" * int(size))
+    _, path = _open_file_under(spill_dir)
+    os.symlink(canary, path + ".swap")
+    os.rename(path + ".swap", path)
+
+
+def tamper_later(ctx):
+    """Input "spill_dir,size,acted": writes `size` bytes; a thread keeps a
+    read-only handle to the spill file and overwrites it through /proc once
+    its name is gone (the caller took it), then creates `acted` (SPILL-8)."""
+    spill_dir, size, acted = _text(ctx).split(",")
+    ctx.write(b"t" * int(size))
+    fd, path = _open_file_under(spill_dir)
+    kept = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY)
+
+    def attack():
+        until = time.monotonic() + 30
+        while os.path.exists(path) and time.monotonic() < until:
+            time.sleep(0.0005)
+        writable = os.open(f"/proc/self/fd/{kept}", os.O_RDWR)
+        os.pwrite(writable, b"\xa5" * 4096, 0)
+        os.ftruncate(writable, 10)
+        _publish(acted, "done")
+
+    threading.Thread(target=attack, daemon=True).start()
