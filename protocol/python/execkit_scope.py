@@ -19,7 +19,7 @@ __all__ = ["BaseState", "CallScope", "SetupError", "reset_signals"]
 
 ISO4_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCHLD)
 _UNCATCHABLE = (signal.SIGKILL, signal.SIGSTOP)
-_RLIMITS = tuple(getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_"))
+_RLIMITS = {getattr(resource, name): name for name in dir(resource) if name.startswith("RLIMIT_")}
 _TIMER_DELETE = {"x86_64": 226, "aarch64": 111}.get(platform.machine())
 _libc = ctypes.CDLL(None, use_errno=True)
 _environ = ctypes.POINTER(ctypes.c_char_p).in_dll(_libc, "environ")
@@ -35,18 +35,39 @@ class SetupError(Exception):
         self.error_type = error_type
 
 
-def reset_signals(handlers=None):
+def reset_signals(base=None):
     """Default dispositions for the ISO-4 signals (SIGPIPE stays ignored, as
-    Python sets it), nothing pending, an empty mask."""
+    Python sets it), nothing pending, an empty mask; with `base`, every other
+    disposition as it was, also one set behind Python's back (ctypes)."""
     for sig in signal.sigpending():
         signal.signal(sig, signal.SIG_IGN)  # discards the pending signal
     for sig in ISO4_SIGNALS:
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    for sig, handler in (handlers or {}).items():
-        if handler is not None and signal.getsignal(sig) is not handler:
-            signal.signal(sig, handler)
+    if base is not None:
+        ignored, caught = _kernel_dispositions()
+        for sig, handler in base.handlers.items():
+            bit = 1 << (sig - 1)
+            changed = (ignored & bit, caught & bit) != (base.ignored & bit, base.caught & bit)
+            if handler is not None and (changed or signal.getsignal(sig) is not handler):
+                signal.signal(sig, handler)
     signal.pthread_sigmask(signal.SIG_SETMASK, ())
+
+
+def _status_fields(*names):
+    # The kernel's view (/proc/self/status), which a task cannot hide from Python.
+    with open("/proc/self/status", "rb") as f:
+        fields = dict(line.split(b":", 1) for line in f if b":" in line)
+    return [fields[name.encode()].strip() for name in names]
+
+
+def _kernel_dispositions():
+    ignored, caught = _status_fields("SigIgn", "SigCgt")
+    return int(ignored, 16), int(caught, 16)
+
+
+def _thread_count():
+    return int(_status_fields("Threads")[0])
 
 
 @dataclasses.dataclass
@@ -58,6 +79,8 @@ class BaseState:
     umask: int
     rlimits: dict
     handlers: dict
+    ignored: int
+    caught: int
     credentials: tuple
 
     @classmethod
@@ -66,15 +89,11 @@ class BaseState:
         os.umask(mask)
         handlers = {sig: signal.getsignal(sig) for sig in signal.valid_signals() if sig not in _UNCATCHABLE}
         return cls(base_dir, dict(os.environ), list(sys.path), mask, {r: resource.getrlimit(r) for r in _RLIMITS},
-                   handlers, _credentials())
+                   handlers, *_kernel_dispositions(), _credentials())
 
 
 def _credentials():
     return os.getresuid(), os.getresgid(), sorted(os.getgroups())
-
-
-def _thread_count():
-    return len(os.listdir("/proc/self/task"))
 
 
 def _flush_streams():
@@ -214,12 +233,12 @@ class CallScope:
         for which in (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF):
             signal.setitimer(which, 0)
         problems.extend(_delete_posix_timers())
-        reset_signals(base.handlers)
+        reset_signals(base)
         os.umask(base.umask)
         for limit, (soft, hard) in base.rlimits.items():
             now_soft, now_hard = resource.getrlimit(limit)
             if _limit_value(now_hard) < _limit_value(hard):
-                problems.append(f"the task lowered a hard resource limit ({limit})")  # only root could raise it again
+                problems.append(f"the task lowered the hard limit {_RLIMITS[limit]}")  # only root could raise it again
             elif now_soft != soft:
                 resource.setrlimit(limit, (soft, now_hard))
         if _credentials() != base.credentials:

@@ -230,6 +230,8 @@ def disturb(ctx):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, 64), hard))
     signal.setitimer(signal.ITIMER_REAL, 30)
+    import ctypes
+    ctypes.CDLL(None).signal(signal.SIGHUP, ctypes.c_void_p(1))  # SIG_IGN behind Python's back
     ctx.write(b"ok")
 
 
@@ -248,7 +250,14 @@ def process_state(ctx):
         "umask": mask,
         "nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
         "itimer": signal.getitimer(signal.ITIMER_REAL)[0],
+        "kernel_ignored": _status_field("SigIgn"),
+        "kernel_caught": _status_field("SigCgt"),
     }).encode())
+
+
+def _status_field(name):
+    with open("/proc/self/status") as f:
+        return next(line.split()[1] for line in f if line.startswith(name + ":"))
 
 
 def fds(ctx):
