@@ -6,7 +6,6 @@ import dataclasses
 import multiprocessing
 import os
 import re
-import signal
 import sys
 import tempfile
 import time
