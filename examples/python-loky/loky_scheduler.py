@@ -61,6 +61,7 @@ class LokyBackend(eb.Backend):
         self._reapers = []
         self._deliveries = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="loky-delivery")
         self._closing = False
+        self._failure = None  # why the scheduler stopped, if it failed
         self._shutdown_posted = False
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="loky-scheduler", daemon=True)
@@ -69,6 +70,9 @@ class LokyBackend(eb.Backend):
     # --- the Backend interface (protocol thread) ----------------------------
 
     def submit(self, call, deadline, done):
+        if self._stopped.is_set():
+            done(eb.BackendClosed(self._failure or "the backend was shut down"))
+            return
         self._post("submit", _Record(call, deadline, done))
 
     def cancel(self, call_id):
@@ -120,8 +124,9 @@ class LokyBackend(eb.Backend):
                 self._expire()
                 if not self._closing:
                     self._dispatch()
-        except BaseException:
-            sys.stderr.write(f"python-loky: the scheduler failed:\n{traceback.format_exc()}")
+        except BaseException as e:
+            self._failure = f"the backend's scheduler failed: {type(e).__name__}: {e}"
+            sys.stderr.write(f"python-loky: {self._failure}\n{traceback.format_exc()}")
             raise
         finally:
             self._stop_everything()
@@ -297,5 +302,7 @@ class LokyBackend(eb.Backend):
             thread.join()
         self._deliveries.shutdown(wait=True)
         end_stray_children(set())
+        for record in list(self._records.values()):  # only after a failure: every call has ended otherwise
+            self._finish(record, eb.BackendClosed(self._failure or "the backend was shut down"))
         self._selector.close()
         self._stopped.set()  # the wake-up pipe stays open: a late _post must not write to a reused fd
