@@ -1,0 +1,12 @@
+"""Same module name as shadow_a/shadow.py, another file (ISO-3, ISO-7)."""
+calls = 0
+
+
+def variant(ctx):
+    ctx.write(b"b")
+
+
+def state(ctx):
+    global calls
+    calls += 1
+    ctx.write(f"b:{calls}".encode())
