@@ -66,9 +66,8 @@ install(TARGETS execkit-backend-server DESTINATION ${CMAKE_INSTALL_BINDIR})
 if(TARGET execkit-conformance)
   install(TARGETS execkit-conformance DESTINATION ${CMAKE_INSTALL_BINDIR})
 endif()
-if(EXISTS ${PROJECT_SOURCE_DIR}/external/python/execkit_backend.py)
-  install(FILES external/python/execkit_backend.py DESTINATION ${EXECKIT_DATA_DIR}/python)
-endif()
+install(DIRECTORY protocol/python/ DESTINATION ${EXECKIT_DATA_DIR}/python FILES_MATCHING PATTERN "execkit_*.py"
+  PATTERN tests EXCLUDE PATTERN __pycache__ EXCLUDE)
 
 # The Redis Streams backend, where hiredis was found (redis/CMakeLists.txt).
 set(EXECKIT_PACKAGE_HAS_REDIS OFF)
