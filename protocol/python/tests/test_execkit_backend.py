@@ -177,7 +177,9 @@ class HandshakeAndConfiguration(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(spill_dir, "pool1.lock")), "the lock outlived the backend")
 
     def test_default_spill_dir_is_under_tmpdir_with_the_uid(self):
-        s = Served(environ={"TMPDIR": tempfile.mkdtemp()})
+        tmpdir = tempfile.TemporaryDirectory()
+        self.addCleanup(tmpdir.cleanup)
+        s = Served(environ={"TMPDIR": tmpdir.name})
         s.start(spill_dir="")
         self.assertEqual(s.backend.config.spill_dir, os.path.join(s.environ["TMPDIR"], f"execkit-{os.geteuid()}"))
         self.assertEqual(s.end(), 0)
