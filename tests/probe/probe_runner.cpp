@@ -37,6 +37,16 @@
 
 #include "execkit/task.hpp"
 
+// Sanitizer builds only (weak hooks the runtimes call at start-up), as in
+// execkit-worker: a task's crash signal must end the runner as it would
+// without the sanitizer, so both runners end the same way.
+extern "C" __attribute__((used, visibility("default"))) const char* __asan_default_options() {
+  return "handle_segv=0:handle_sigbus=0:handle_sigfpe=0:handle_sigill=0:handle_abort=0";
+}
+extern "C" __attribute__((used, visibility("default"))) const char* __tsan_default_options() {
+  return "handle_segv=0:handle_sigbus=0:handle_sigfpe=0:handle_sigill=0:handle_abort=0";
+}
+
 namespace {
 
 constexpr std::size_t inline_limit = 32 * 1024;  // as the reference worker: larger results spill
