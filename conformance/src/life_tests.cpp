@@ -32,13 +32,7 @@ using std::chrono::steady_clock;
 
 // Processes below this one that were not there before, but for `service` ones.
 std::vector<ProcStat> new_descendants(const std::set<ProcessIdentity>& before, const std::vector<pid_t>& service = {}) {
-  std::vector<ProcStat> found;
-  for (const auto& process : descendants_of(::getpid())) {
-    if (before.count({process.pid, process.start_time}) != 0) continue;
-    if (std::find(service.begin(), service.end(), process.pid) != service.end()) continue;
-    found.push_back(process);
-  }
-  return found;
+  return new_descendants_of(::getpid(), before, service);
 }
 
 std::set<ProcessIdentity> current_descendants() {

@@ -229,13 +229,7 @@ void Harness::check_fds(std::size_t allowance) {
 std::vector<ProcStat> Harness::new_processes() const {
   std::vector<pid_t> service;
   if (context_.service_processes && backend_) service = context_.service_processes(*backend_);
-  std::vector<ProcStat> found;
-  for (const auto& process : descendants_of(::getpid())) {
-    if (preexisting_.count({process.pid, process.start_time}) != 0) continue;
-    if (std::find(service.begin(), service.end(), process.pid) != service.end()) continue;
-    found.push_back(process);
-  }
-  return found;
+  return new_descendants_of(::getpid(), preexisting_, service);
 }
 
 void Harness::check_workers() {

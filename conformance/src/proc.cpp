@@ -106,6 +106,17 @@ std::vector<ProcStat> descendants_of(pid_t root) {
   return found;
 }
 
+std::vector<ProcStat> new_descendants_of(pid_t root, const std::set<ProcessIdentity>& before,
+                                         const std::vector<pid_t>& excluded) {
+  std::vector<ProcStat> found;
+  for (const auto& process : descendants_of(root)) {
+    if (before.count({process.pid, process.start_time}) != 0) continue;
+    if (std::find(excluded.begin(), excluded.end(), process.pid) != excluded.end()) continue;
+    found.push_back(process);
+  }
+  return found;
+}
+
 std::vector<ProcStat> processes_with_env(const std::string& name, const std::string& value) {
   const std::string needle = name + "=" + value;
   std::vector<ProcStat> found;

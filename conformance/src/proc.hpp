@@ -42,6 +42,10 @@ void kill_process(const ProcessIdentity& process) noexcept;
 
 // Every process whose parent chain leads to `root` (root excluded).
 std::vector<ProcStat> descendants_of(pid_t root);
+// Descendants of `root` that are not in `before` and whose pid is not one of
+// `excluded` (a backend's service processes, say).
+std::vector<ProcStat> new_descendants_of(pid_t root, const std::set<ProcessIdentity>& before,
+                                         const std::vector<pid_t>& excluded = {});
 // Every process whose initial environment holds NAME=VALUE (readable ones only).
 std::vector<ProcStat> processes_with_env(const std::string& name, const std::string& value);
 

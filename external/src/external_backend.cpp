@@ -138,6 +138,11 @@ struct ExternalBackend::Impl : std::enable_shared_from_this<Impl> {
 
   std::string stop_process() {
     channel->close_both();
+    return reap_process();
+  }
+
+  // Once its connection is closed: the process's end, killed if it does not come in time.
+  std::string reap_process() {
     std::lock_guard lock(process_mutex);
     if (auto end = process->wait_for_exit(options.reply_timeout)) return *end;
     log("the backend process did not exit within " + std::to_string(options.reply_timeout.count()) +
@@ -275,8 +280,7 @@ struct ExternalBackend::Impl : std::enable_shared_from_this<Impl> {
   }
 
   Submission submit(Call call, Deadline deadline, CompletionHandler on_done) {
-    auto message = external::encode_submit(0, call, deadline).dump();  // sized before anything happens
-    if (message.size() + 64 > external::max_message_bytes) {
+    if (external::submit_size_bound(call) > external::max_message_bytes) {
       throw std::invalid_argument("a call's input of " + std::to_string(call.input.size()) +
                                   " bytes does not fit in one protocol message (at most " +
                                   std::to_string(external::max_message_bytes) + " bytes, base64 included)");
@@ -384,14 +388,7 @@ struct ExternalBackend::Impl : std::enable_shared_from_this<Impl> {
       torn_down = true;
     }
     channel->close_sending();
-    {
-      std::lock_guard lock(process_mutex);
-      if (!process->wait_for_exit(options.reply_timeout)) {
-        log("the backend process did not exit within " + std::to_string(options.reply_timeout.count()) +
-            " ms of its connection closing; killed it");
-        process->kill_and_reap();
-      }
-    }
+    reap_process();
     channel->close_both();
     if (reader.joinable()) {
       if (std::this_thread::get_id() == reader_id) {

@@ -3,7 +3,7 @@
 #include <array>
 #include <chrono>
 #include <limits>
-#include <set>
+#include <vector>
 
 namespace execkit::external {
 namespace {
@@ -12,13 +12,13 @@ using std::chrono::steady_clock;
 
 std::string within(const std::string& context) { return context.empty() ? "" : " in " + context; }
 
-std::set<std::string> string_set(const Json& object, const char* name, const std::string& context) {
+std::vector<std::string> string_list(const Json& object, const char* name, const std::string& context) {
   const auto& list = member(object, name, context);
   if (!list.is_array()) throw ProtocolError("member '" + std::string(name) + "'" + within(context) + " is not an array");
-  std::set<std::string> out;
+  std::vector<std::string> out;
   for (const auto& item : list) {
     if (!item.is_string()) throw ProtocolError("an entry of '" + std::string(name) + "'" + within(context) + " is not a string");
-    out.insert(item.get<std::string>());
+    out.push_back(item.get<std::string>());
   }
   return out;
 }
@@ -130,16 +130,11 @@ WorkerConfig decode_config(const Json& config, WorkerConfig defaults) {
     out.idle_timeout = std::chrono::milliseconds(integer_member(config, "idle_timeout_ms", context));
   }
   if (config.contains("spill_dir")) out.spill_dir = string_member(config, "spill_dir", context);
-  if (config.contains("env_whitelist")) out.env_whitelist = string_set(config, "env_whitelist", context);
-  if (config.contains("env_prefixes")) {
-    const auto& list = member(config, "env_prefixes", context);
-    if (!list.is_array()) throw ProtocolError("member 'env_prefixes' in the configuration is not an array");
-    out.env_prefixes.clear();
-    for (const auto& item : list) {
-      if (!item.is_string()) throw ProtocolError("an entry of 'env_prefixes' in the configuration is not a string");
-      out.env_prefixes.push_back(item.get<std::string>());
-    }
+  if (config.contains("env_whitelist")) {
+    const auto names = string_list(config, "env_whitelist", context);
+    out.env_whitelist = {names.begin(), names.end()};
   }
+  if (config.contains("env_prefixes")) out.env_prefixes = string_list(config, "env_prefixes", context);
   if (config.contains("enable_pdeathsig")) out.enable_pdeathsig = bool_member(config, "enable_pdeathsig", context);
   if (config.contains("pool_id")) out.pool_id = string_member(config, "pool_id", context);
   if (config.contains("node_id")) out.node_id = string_member(config, "node_id", context);
@@ -169,6 +164,23 @@ Json encode_submit(std::uint64_t id, const Call& call, Deadline deadline) {
               {"timeout_ns", std::move(timeout)}};
 }
 
+std::size_t submit_size_bound(const Call& call) {
+  // A JSON string escapes a byte into at most 6 ("\u00XX"); the rest of the
+  // message (keys, id, timeout, punctuation) is under 256 bytes.
+  constexpr std::size_t escaped = 6, quoted_overhead = 3, fixed = 256;
+  std::size_t bound = fixed + (call.input.size() + 2) / 3 * 4;
+  const auto text = [&](const std::string& value) { bound += value.size() * escaped + quoted_overhead; };
+  text(call.module);
+  text(call.function);
+  for (const auto& dir : call.search_path) text(dir.string());
+  for (const auto& [name, value] : call.env_updates) {
+    text(name);
+    text(value.value_or("null"));
+  }
+  if (call.cwd) text(call.cwd->string());
+  return bound;
+}
+
 WireCall decode_submit(const Json& message) {
   WireCall out;
   out.id = unsigned_member(message, "id", "submit");
@@ -178,12 +190,7 @@ WireCall decode_submit(const Json& message) {
   const auto input = base64_decode(string_member(message, "input", context), context + " member 'input'");
   const auto* first = reinterpret_cast<const std::byte*>(input.data());
   out.call.input.assign(first, first + input.size());
-  const auto& search_path = member(message, "search_path", context);
-  if (!search_path.is_array()) throw ProtocolError("member 'search_path' in " + context + " is not an array");
-  for (const auto& dir : search_path) {
-    if (!dir.is_string()) throw ProtocolError("an entry of 'search_path' in " + context + " is not a string");
-    out.call.search_path.emplace_back(dir.get<std::string>());
-  }
+  for (auto& dir : string_list(message, "search_path", context)) out.call.search_path.emplace_back(std::move(dir));
   const auto& env_updates = member(message, "env_updates", context);
   if (!env_updates.is_object()) throw ProtocolError("member 'env_updates' in " + context + " is not an object");
   for (const auto& [name, value] : env_updates.items()) {

@@ -47,6 +47,9 @@ struct WireCall {
   std::optional<std::int64_t> timeout_ns;
 };
 Json encode_submit(std::uint64_t id, const Call& call, Deadline deadline);
+// At least the size of encode_submit(...).dump() for `call`, computed without
+// encoding it: a call under it always fits in one message.
+std::size_t submit_size_bound(const Call& call);
 WireCall decode_submit(const Json& message);
 Deadline deadline_from(std::optional<std::int64_t> timeout_ns);
 

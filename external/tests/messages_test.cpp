@@ -2,6 +2,8 @@
 // what is malformed is refused naming the member.
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "messages.hpp"
 
 namespace execkit::external {
@@ -87,6 +89,22 @@ TEST(ProtocolMessages, SubmitCarriesEveryPartOfTheCall) {
   ASSERT_TRUE(wire.timeout_ns.has_value());
   EXPECT_GT(*wire.timeout_ns, 29'000'000'000);
   EXPECT_FALSE(decode_submit(Json::parse(encode_submit(1, call, Deadline::never()).dump())).timeout_ns.has_value());
+}
+
+TEST(ProtocolMessages, SubmitSizeBoundIsNeverBelowTheEncodedSize) {
+  Call call;
+  call.module = std::string("m\x01\"\\\n", 6);
+  call.function = "f";
+  for (int length : {0, 1, 2, 3, 1000}) {
+    call.input.assign(static_cast<std::size_t>(length), std::byte{0xff});
+    call.search_path = {std::string(40, '\x02'), "/plain"};
+    call.env_updates = {{"A\x03", std::string(10, '"')}, {"UNSET", std::nullopt}};
+    call.cwd = std::string(7, '\x1f');
+    for (const auto deadline : {Deadline::never(), Deadline::after(std::chrono::hours(1000))}) {
+      const auto encoded = encode_submit(std::numeric_limits<std::uint64_t>::max(), call, deadline).dump();
+      EXPECT_GE(submit_size_bound(call), encoded.size()) << "input of " << length << " bytes";
+    }
+  }
 }
 
 TEST(ProtocolMessages, ConfigurationRoundTrips) {
