@@ -98,7 +98,8 @@ class UnmapOnShutdown final : public ForwardingBackend {
 // The parent pid in /proc/<pid>/stat, or 0.
 pid_t parent_of(pid_t pid) {
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  std::string text;
+  std::getline(stat, text, '\0');  // a failed read (ESRCH) must not throw
   const auto name_end = text.rfind(')');
   if (name_end == std::string::npos) return 0;
   std::istringstream fields(text.substr(name_end + 1));

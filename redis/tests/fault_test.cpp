@@ -55,7 +55,10 @@ struct ProcState {
 
 ProcState state_of(pid_t pid) {
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  // getline, not istreambuf_iterator: a read of a process reaped meanwhile
+  // fails with ESRCH, which libstdc++'s filebuf throws.
+  std::string text;
+  std::getline(stat, text, '\0');
   const auto close = text.rfind(')');
   ProcState out;
   if (close == std::string::npos) return out;

@@ -35,7 +35,10 @@ std::vector<pid_t> children_of(pid_t pid) {
 // The parent pid /proc shows for `pid`, or -1.
 pid_t parent_of(pid_t pid) {
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  // getline, not istreambuf_iterator: libstdc++'s filebuf throws when a read
+  // fails, and /proc/<pid>/stat fails with ESRCH once the process is reaped.
+  std::string text;
+  std::getline(stat, text, '\0');
   // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
   const auto close = text.rfind(')');
   if (close == std::string::npos) return -1;

@@ -206,7 +206,8 @@ std::vector<pid_t> children_of(pid_t parent) {
     const std::string name = entry.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
     std::ifstream stat_file("/proc/" + name + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
+    std::string stat;
+    std::getline(stat_file, stat, '\0');  // a failed read (ESRCH) must not throw
     // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
     const auto close = stat.rfind(')');
     if (close == std::string::npos) continue;
