@@ -46,8 +46,12 @@ ChildCaller::ChildCaller(const std::string& role, const std::filesystem::path& d
   std::vector<std::string> env_strings;
   for (char** entry = environ; *entry != nullptr; ++entry) {
     const std::string_view text(*entry);
+    // GTEST_*: the child runs its one test whatever the parent's run settings
+    // were. A sharded parent (GTEST_TOTAL_SHARDS/GTEST_SHARD_INDEX) would
+    // otherwise put the child's single test in shard 0 only, and every other
+    // shard's child would run nothing.
     if (text.starts_with(std::string(child_role_variable) + "=") || text.starts_with(std::string(child_dir_variable) + "=") ||
-        text.starts_with(std::string(child_fd_variable) + "=")) {
+        text.starts_with(std::string(child_fd_variable) + "=") || text.starts_with("GTEST_")) {
       continue;
     }
     env_strings.emplace_back(text);
