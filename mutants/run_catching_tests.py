@@ -11,8 +11,10 @@ nothing proves nothing) or failed only through a setup fault (inconclusive).
 """
 import argparse
 import re
+import os
 import subprocess
 import sys
+import tempfile
 
 
 def main():
@@ -24,14 +26,16 @@ def main():
     ap.add_argument("--timeout", type=int, default=240)
     ap.add_argument("command", nargs="+", help="the test binary and its arguments, after --")
     args = ap.parse_args()
-    try:
-        run = subprocess.run(args.command + [f"--gtest_filter={args.catches}"], capture_output=True, text=True,
-                             timeout=args.timeout)
-        out = run.stdout + run.stderr
-    except subprocess.TimeoutExpired as e:
-        out = (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
-        print(f"mutant {args.mutant}: killed (its catchers hung past {args.timeout} s)\n{out[-2000:]}")
-        return 0
+    # A private TMPDIR, removed here: a test killed mid-run cannot remove its own directory.
+    with tempfile.TemporaryDirectory(prefix="execkit-mutant-", ignore_cleanup_errors=True) as scratch:
+        try:
+            run = subprocess.run(args.command + [f"--gtest_filter={args.catches}"], capture_output=True, text=True,
+                                 timeout=args.timeout, env=dict(os.environ, TMPDIR=scratch))
+            out = run.stdout + run.stderr
+        except subprocess.TimeoutExpired as e:
+            out = (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+            print(f"mutant {args.mutant}: killed (its catchers hung past {args.timeout} s)\n{out[-2000:]}")
+            return 0
     ran = re.findall(r"^\[ RUN      \] (\S+)", out, re.M)
     failed = sorted(set(re.findall(r"^\[  FAILED  \] (\S+?)(?:,| \()", out, re.M)))
     if not ran:

@@ -25,6 +25,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 
 STATUS = re.compile(r"^\[\s*(RUN|OK|FAILED|SKIPPED)\s*\] ([^\s,]+)")
@@ -86,12 +87,15 @@ def run_suite(binary, positive, timeout):
         left = deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError(f"the suite did not finish within {timeout} s")
-        try:
-            proc = subprocess.run([binary, f"--gtest_filter={pattern}", "--gtest_color=no"],
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=left,
-                                  errors="replace", text=True)
-        except subprocess.TimeoutExpired as e:
-            raise TimeoutError(f"the suite did not finish within {timeout} s") from e
+        # A private TMPDIR: a test the watchdog aborts (or a mutant crashes) cannot
+        # remove its per-test directory, so the run's directory is removed here.
+        with tempfile.TemporaryDirectory(prefix="execkit-mutant-", ignore_cleanup_errors=True) as scratch:
+            try:
+                proc = subprocess.run([binary, f"--gtest_filter={pattern}", "--gtest_color=no"],
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=left,
+                                      errors="replace", text=True, env=dict(os.environ, TMPDIR=scratch))
+            except subprocess.TimeoutExpired as e:
+                raise TimeoutError(f"the suite did not finish within {timeout} s") from e
         run_status, run_messages, crashed = parse_run(proc.stdout)
         status.update(run_status)
         messages.update(run_messages)

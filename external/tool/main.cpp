@@ -92,9 +92,12 @@ int main(int argc, char** argv) {
   fs::path junit = options.junit;
   std::optional<fs::path> scratch;
   if (!child_caller && options.report && junit.empty()) {
-    char dir_template[] = "/tmp/execkit-conformance-XXXXXX";
-    if (::mkdtemp(dir_template) == nullptr) {
-      std::cerr << "execkit-conformance: mkdtemp: " << std::strerror(errno) << "\n";
+    const char* tmpdir = std::getenv("TMPDIR");
+    const fs::path base = tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp";
+    auto dir_template = (base / "execkit-conformance-XXXXXX").string();
+    if (::mkdtemp(dir_template.data()) == nullptr) {
+      std::cerr << "execkit-conformance: cannot create a directory for the report in '" << base.string()
+                << "' (TMPDIR): " << std::strerror(errno) << "\n";
       return 1;
     }
     scratch = dir_template;
