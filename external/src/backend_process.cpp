@@ -40,7 +40,7 @@ std::string describe_status(int status) {
 
 }  // namespace
 
-BackendProcess::BackendProcess(const std::string& command, UniqueFd& socket) {
+BackendProcess::BackendProcess(const std::string& command, const std::filesystem::path& directory, UniqueFd& socket) {
   int ends[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) != 0) {
     throw std::system_error(errno, std::generic_category(), "socketpair");
@@ -66,6 +66,7 @@ BackendProcess::BackendProcess(const std::string& command, UniqueFd& socket) {
   posix_spawn_file_actions_adddup2(&actions, theirs.get(), protocol_fd_number);
   // Nothing else of the caller's reaches the backend (ENV-7 starts here).
   posix_spawn_file_actions_addclosefrom_np(&actions, protocol_fd_number + 1);
+  if (!directory.empty()) posix_spawn_file_actions_addchdir_np(&actions, directory.c_str());
   posix_spawnattr_t attributes;
   posix_spawnattr_init(&attributes);
   sigset_t none;
@@ -80,7 +81,9 @@ BackendProcess::BackendProcess(const std::string& command, UniqueFd& socket) {
   posix_spawnattr_destroy(&attributes);
   if (rc != 0) {
     pid_ = 0;
-    throw std::system_error(rc, std::generic_category(), "starting the backend command '" + command + "'");
+    throw std::system_error(rc, std::generic_category(),
+                            "starting the backend command '" + command + "'" +
+                                (directory.empty() ? "" : " in '" + directory.string() + "'"));
   }
   pidfd_.reset(static_cast<int>(::syscall(SYS_pidfd_open, pid_, 0)));
   if (pidfd_) ::fcntl(pidfd_.get(), F_SETFD, FD_CLOEXEC);

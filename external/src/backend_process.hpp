@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <filesystem>
 #include <optional>
 #include <string>
 
@@ -16,9 +17,10 @@ inline constexpr int protocol_fd_number = 3;
 
 class BackendProcess {
  public:
-  // Runs /bin/sh -c 'exec <command>' with our end-to-be of a socketpair as fd
-  // protocol_fd_number; returns with `socket` set to the other end.
-  BackendProcess(const std::string& command, UniqueFd& socket);
+  // Runs /bin/sh -c 'exec <command>' in `directory` (empty: ours) with our
+  // end-to-be of a socketpair as fd protocol_fd_number; returns with `socket`
+  // set to the other end.
+  BackendProcess(const std::string& command, const std::filesystem::path& directory, UniqueFd& socket);
   BackendProcess(const BackendProcess&) = delete;
   BackendProcess& operator=(const BackendProcess&) = delete;
   // Kills and reaps a process still running.

@@ -101,11 +101,15 @@ struct ExternalBackend::Impl : std::enable_shared_from_this<Impl> {
   // Hello and configure; throws what the backend refused with.
   void start(const WorkerConfig& config) {
     UniqueFd socket;
-    process = std::make_unique<external::BackendProcess>(options.command, socket);
+    process = std::make_unique<external::BackendProcess>(options.command, options.directory, socket);
     channel = std::make_unique<external::LineChannel>(std::move(socket));
     try {
       declaration = handshake();
-      channel->send(Json{{"type", "configure"}, {"config", external::encode_config(config)}}.dump());
+      // The base dir is the caller's (its cwd now, when the config leaves it
+      // empty), never the backend process's own cwd, which options.directory chose.
+      auto sent = config;
+      sent.base_dir = sent.base_dir.empty() ? std::filesystem::current_path() : std::filesystem::absolute(sent.base_dir);
+      channel->send(Json{{"type", "configure"}, {"config", external::encode_config(sent)}}.dump());
       const auto reply = expect_message("its answer to configure");
       const auto type = external::type_of(reply);
       if (type == "error") {
@@ -447,7 +451,7 @@ pid_t ExternalBackend::process_id() const noexcept {
 BackendDeclaration ExternalBackend::probe_declaration(const ExternalBackendOptions& options) {
   auto impl = std::make_shared<Impl>(options, WorkerConfig{});
   UniqueFd socket;
-  impl->process = std::make_unique<external::BackendProcess>(options.command, socket);
+  impl->process = std::make_unique<external::BackendProcess>(options.command, options.directory, socket);
   impl->channel = std::make_unique<external::LineChannel>(std::move(socket));
   try {
     auto declaration = impl->handshake();

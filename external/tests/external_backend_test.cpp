@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -70,6 +72,28 @@ TEST_F(FakeBackend, InlineAndDescriptorResultsRoundTrip) {
   EXPECT_EQ(call(inline_backend, "hello").value().text(), "hello");
   ExternalBackend fd_backend(options("echo_fd"), config());
   EXPECT_EQ(call(fd_backend, "through a memfd").value().text(), "through a memfd");
+}
+
+TEST_F(FakeBackend, CommandRunsInItsDirectoryAndTheBaseDirIsTheCallersCwd) {
+  const std::filesystem::path fake(EXECKIT_FAKE_BACKEND);
+  auto where = options("where");
+  where.command = "python3 ./" + fake.filename().string() + " where";
+  where.directory = fake.parent_path();
+  const auto saved = std::filesystem::current_path();
+  const auto callers = std::filesystem::temp_directory_path();
+  std::filesystem::current_path(callers);
+  std::optional<ExternalBackend> backend;
+  std::string error;
+  try {
+    backend.emplace(where, config());
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  std::filesystem::current_path(saved);
+  ASSERT_EQ(error, "") << "a relative command must be found in options.directory, not in the cwd at construction";
+  EXPECT_EQ(call(*backend, "").value().text(),
+            std::filesystem::canonical(fake.parent_path()).string() + "\n" + callers.string())
+      << "the command runs in options.directory; an empty base_dir is sent as the cwd at construction";
 }
 
 TEST_F(FakeBackend, ProcessEndingBeforeItsHelloIsAnErrorWithItsStatus) {

@@ -79,6 +79,8 @@ while True:
     data = base64.b64decode(message["input"])
     if SCENARIO in ("echo", "ignores_eof"):
         send(result(call_id, data))
+    elif SCENARIO == "where":
+        send(result(call_id, f"{os.getcwd()}\n{configure['config']['base_dir']}".encode()))
     elif SCENARIO == "echo_fd":
         send({"type": "result", "id": call_id, "size": len(data), "fd": True, "metrics": METRICS}, [memfd_with(data)])
     elif SCENARIO == "result_for_unknown_id":

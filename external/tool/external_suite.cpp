@@ -72,6 +72,7 @@ std::string test_name_of(std::string name) {
 conformance::BackendUnderTest external_backend_under_test(const ToolOptions& options) {
   ExternalBackendOptions backend_options;
   backend_options.command = options.backend_cmd;
+  backend_options.directory = options.backend_dir;
   backend_options.reply_timeout = conformance::TimeBounds{}.scaled(conformance::TimeBounds::scale_from_env()).condition_wait;
   auto declared = ExternalBackend::probe_declaration(backend_options);
   for (const auto& [name, value] : options.capability_overrides) apply_override(declared, name, value);

@@ -79,6 +79,9 @@ int main(int argc, char** argv) {
       std::cout << tool_usage;
       return 0;
     }
+    // Tests change the cwd before creating a backend (ISO-1): the command
+    // keeps meaning what it meant where the user typed it.
+    options.backend_dir = fs::current_path().string();
     export_tool_options(options);
     gtest_args.insert(gtest_args.end(), options.gtest_args.begin(), options.gtest_args.end());
   }

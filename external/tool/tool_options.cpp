@@ -9,6 +9,7 @@ namespace {
 
 constexpr const char* command_variable = "EXECKIT_CONFORMANCE_BACKEND_CMD";
 constexpr const char* name_variable = "EXECKIT_CONFORMANCE_BACKEND_NAME";
+constexpr const char* directory_variable = "EXECKIT_CONFORMANCE_BACKEND_DIR";
 constexpr const char* overrides_variable = "EXECKIT_CONFORMANCE_CAPABILITIES";
 
 std::string value_of(const std::vector<std::string>& args, std::size_t& i, const std::string& option) {
@@ -81,6 +82,7 @@ ToolOptions parse_tool_options(const std::vector<std::string>& args) {
 
 void export_tool_options(const ToolOptions& options) {
   ::setenv(command_variable, options.backend_cmd.c_str(), 1);
+  ::setenv(directory_variable, options.backend_dir.c_str(), 1);
   if (options.name) ::setenv(name_variable, options.name->c_str(), 1);
   std::string overrides;
   for (const auto& [name, value] : options.capability_overrides) overrides += name + "=" + value + "\n";
@@ -90,6 +92,7 @@ void export_tool_options(const ToolOptions& options) {
 ToolOptions imported_tool_options() {
   ToolOptions options;
   if (const char* command = std::getenv(command_variable)) options.backend_cmd = command;
+  if (const char* directory = std::getenv(directory_variable)) options.backend_dir = directory;
   if (const char* name = std::getenv(name_variable)) options.name = name;
   if (const char* overrides = std::getenv(overrides_variable)) {
     std::istringstream lines(overrides);

@@ -12,6 +12,7 @@ namespace execkit::external {
 
 struct ToolOptions {
   std::string backend_cmd;
+  std::string backend_dir;                  // where the tool started: the command runs there
   std::string junit;                        // --junit FILE
   std::optional<std::string> name;          // --name NAME, else the backend's declared name
   std::map<std::string, std::string> capability_overrides;  // --capability NAME=VALUE

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -20,6 +21,11 @@ struct ExternalBackendOptions {
   // Run as /bin/sh -c 'exec <command>'; it gets the protocol socket as
   // $EXECKIT_PROTOCOL_FD.
   std::string command;
+  // Where the command runs, so a relative path in it (./backend, python3 -m
+  // pkg) means the same in every backend; empty: the cwd at construction.
+  // The caller's base dir does not depend on it: an empty
+  // WorkerConfig::base_dir is sent as the cwd at construction.
+  std::filesystem::path directory;
   // Bound on each answer the contract does not bound (hello, configured, a
   // cancel's reply, shutdown_done) and on the process's exit after the
   // connection closes. Past it the process is killed and the fault logged.
