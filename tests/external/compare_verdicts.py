@@ -13,6 +13,10 @@ has the verdict recorded in FILE ("<verdict> <Area>.<TEST>" lines), so a
 regression of the suite or of the backend shows. --write FILE records a run.
 
     compare_verdicts.py --conformance TOOL --backend-cmd CMD --recorded FILE [--write]
+
+--shard K/N runs the K-th of N gtest shards only (K from 0) and checks the
+verdicts of the tests it ran; shard 0 also checks that the suite's test list
+is the recorded one, so N shards together check every recorded verdict.
 """
 import argparse
 import os
@@ -57,6 +61,31 @@ def differences(expected, actual, expected_label, actual_label):
             if expected.get(test) != actual.get(test) and "SelfCheck" not in test]
 
 
+def listed_tests(conformance, backend_cmd):
+    """{"Area.TEST"} the suite would run against this backend, from --gtest_list_tests."""
+    listing = subprocess.run([conformance, "--backend-cmd", backend_cmd, "--no-report", "--gtest_list_tests"],
+                             capture_output=True, text=True, check=True).stdout
+    out, suite = set(), None
+    for line in listing.splitlines():
+        if not line.startswith(" ") and line.endswith("."):
+            suite = line[:-1].split("/", 1)[-1]
+        elif line.startswith("  ") and suite is not None:
+            test = f"{suite}.{line.split()[0].split('/', 1)[0]}"
+            if "SelfCheck" not in test:
+                out.add(test)
+    return out
+
+
+def parse_shard(text):
+    try:
+        index, total = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard '{text}' is not K/N with integers K and N")
+    if not 0 <= index < total:
+        raise argparse.ArgumentTypeError(f"--shard '{text}': K must be at least 0 and below N")
+    return index, total
+
+
 def summary(verdict_map):
     counts = {v: sum(1 for x in verdict_map.values() if x == v) for v in ("pass", "fail", "skip")}
     return f"{len(verdict_map)} tests: {counts['pass']} pass, {counts['fail']} fail, {counts['skip']} skip"
@@ -70,13 +99,21 @@ def main():
     reference.add_argument("--in-process", metavar="BINARY")
     reference.add_argument("--recorded", metavar="FILE")
     ap.add_argument("--write", action="store_true", help="record this run's verdicts in --recorded FILE")
+    ap.add_argument("--shard", type=parse_shard, metavar="K/N", help="run only gtest shard K of N (with --recorded)")
     args = ap.parse_args()
+    if args.shard and (args.in_process or args.write):
+        ap.error("--shard goes with --recorded and without --write")
+    tool_env, tool_flags = None, []
+    if args.shard:
+        tool_env = dict(os.environ, GTEST_SHARD_INDEX=str(args.shard[0]), GTEST_TOTAL_SHARDS=str(args.shard[1]))
+        tool_flags = ["--no-report"]  # a shard's clause report would show clauses half run
     with tempfile.TemporaryDirectory() as scratch:
         remote = os.path.join(scratch, "protocol.xml")
         if args.in_process:
             direct = os.path.join(scratch, "in-process.xml")
             subprocess.run([args.in_process, f"--gtest_output=xml:{direct}"], stdout=subprocess.DEVNULL, check=False)
-        tool = subprocess.run([args.conformance, "--backend-cmd", args.backend_cmd, "--junit", remote], check=False)
+        tool = subprocess.run([args.conformance, "--backend-cmd", args.backend_cmd, "--junit", remote] + tool_flags,
+                              env=tool_env, check=False)
         if not os.path.exists(remote) or (args.in_process and not os.path.exists(direct)):
             print("compare_verdicts: a run wrote no JUnit file", file=sys.stderr)
             return 1
@@ -93,11 +130,26 @@ def main():
         print(f"recorded {summary(actual)} in {args.recorded}")
         return 0
     if args.recorded:
-        changed = differences(read_recorded(args.recorded), actual, "recorded", "now")
+        recorded = read_recorded(args.recorded)
+        if args.shard:
+            index, total = args.shard
+            if index == 0:
+                listed = listed_tests(args.conformance, args.backend_cmd)
+                unlisted = sorted(set(recorded) ^ listed)
+                if unlisted:
+                    print(f"the suite's tests differ from {args.recorded} (in one, not the other):\n  " +
+                          "\n  ".join(unlisted))
+                    return 1
+            if not actual:
+                print(f"shard {index}/{total} ran no test")
+                return 1
+            recorded = {test: recorded[test] for test in actual if test in recorded}
+        changed = differences(recorded, actual, "recorded", "now")
         if changed:
             print(f"the verdicts differ from {args.recorded}:\n" + "\n".join(changed))
             return 1
-        print(f"every verdict is the recorded one ({summary(actual)})")
+        shard = f" (shard {args.shard[0]} of {args.shard[1]})" if args.shard else ""
+        print(f"every verdict is the recorded one{shard} ({summary(actual)})")
         return 0
     changed = differences(expected, actual, "in-process", "over the protocol")
     if changed:
