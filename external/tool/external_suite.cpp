@@ -17,24 +17,6 @@ std::optional<conformance::BackendUnderTest>& chosen() {
   return backend;
 }
 
-bool parse_flag(const std::string& name, const std::string& value) {
-  if (value == "true" || value == "1") return true;
-  if (value == "false" || value == "0") return false;
-  throw std::invalid_argument("--capability " + name + "=" + value + ": the value must be true or false");
-}
-
-void apply_override(BackendDeclaration& declared, const std::string& name, const std::string& value) {
-  if (name == "has_local_process_workers") declared.has_local_process_workers = parse_flag(name, value);
-  else if (name == "supports_pdeathsig") declared.supports_pdeathsig = parse_flag(name, value);
-  else if (name == "has_named_spill_files") declared.has_named_spill_files = parse_flag(name, value);
-  else if (name == "supports_worker_reuse") declared.supports_worker_reuse = parse_flag(name, value);
-  else if (name == "task_context_from_caller") declared.task_context_from_caller = parse_flag(name, value);
-  else if (name == "documented_task_fds") declared.documented_task_fds = std::stoul(value);
-  else if (name == "task_sigpipe") declared.task_sigpipe = value;
-  else if (name == "task_language") declared.task_language = value;
-  else throw std::invalid_argument("--capability " + name + "=" + value + ": no such capability");
-}
-
 Capabilities capabilities_of(const BackendDeclaration& declared) {
   Capabilities can;
   can.has_local_process_workers = declared.has_local_process_workers;
@@ -75,7 +57,7 @@ conformance::BackendUnderTest external_backend_under_test(const ToolOptions& opt
   backend_options.directory = options.backend_dir;
   backend_options.reply_timeout = conformance::TimeBounds{}.scaled(conformance::TimeBounds::scale_from_env()).condition_wait;
   auto declared = ExternalBackend::probe_declaration(backend_options);
-  for (const auto& [name, value] : options.capability_overrides) apply_override(declared, name, value);
+  apply_capability_overrides(options, declared);
 
   conformance::BackendUnderTest backend;
   backend.name = test_name_of(options.name.value_or(declared.backend));

@@ -1,6 +1,8 @@
 #include "tool_options.hpp"
 
+#include <charconv>
 #include <cstdlib>
+#include <initializer_list>
 #include <sstream>
 #include <stdexcept>
 
@@ -19,12 +21,53 @@ std::string value_of(const std::vector<std::string>& args, std::size_t& i, const
   return args[++i];
 }
 
-void add_override(ToolOptions& options, const std::string& text) {
+bool flag_value(const std::string& text, const std::string& value) {
+  if (value == "true" || value == "1") return true;
+  if (value == "false" || value == "0") return false;
+  throw std::invalid_argument("--capability '" + text + "': the value must be true or false");
+}
+
+std::size_t count_value(const std::string& text, const std::string& value) {
+  std::size_t out = 0;
+  const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), out);
+  if (value.empty() || error != std::errc() || end != value.data() + value.size()) {
+    throw std::invalid_argument("--capability '" + text + "': the value must be a non-negative integer");
+  }
+  return out;
+}
+
+std::string one_of(const std::string& text, const std::string& value, std::initializer_list<const char*> allowed) {
+  std::string listed;
+  for (const char* candidate : allowed) {
+    if (value == candidate) return value;
+    listed += (listed.empty() ? "" : ", ") + std::string(candidate);
+  }
+  throw std::invalid_argument("--capability '" + text + "': the value must be one of " + listed);
+}
+
+// Applies NAME=VALUE to `declared`; throws std::invalid_argument naming `text`.
+void apply_override(BackendDeclaration& declared, const std::string& text) {
   const auto equals = text.find('=');
   if (equals == std::string::npos || equals == 0) {
     throw std::invalid_argument("--capability '" + text + "' is not NAME=VALUE");
   }
-  options.capability_overrides[text.substr(0, equals)] = text.substr(equals + 1);
+  const auto name = text.substr(0, equals);
+  const auto value = text.substr(equals + 1);
+  if (name == "has_local_process_workers") declared.has_local_process_workers = flag_value(text, value);
+  else if (name == "supports_pdeathsig") declared.supports_pdeathsig = flag_value(text, value);
+  else if (name == "has_named_spill_files") declared.has_named_spill_files = flag_value(text, value);
+  else if (name == "supports_worker_reuse") declared.supports_worker_reuse = flag_value(text, value);
+  else if (name == "task_context_from_caller") declared.task_context_from_caller = flag_value(text, value);
+  else if (name == "documented_task_fds") declared.documented_task_fds = count_value(text, value);
+  else if (name == "task_sigpipe") declared.task_sigpipe = one_of(text, value, {"unspecified", "default", "ignored"});
+  else if (name == "task_language") declared.task_language = one_of(text, value, {"native", "python"});
+  else throw std::invalid_argument("--capability '" + text + "': no capability '" + name + "' (see docs/protocol.md)");
+}
+
+void add_override(ToolOptions& options, const std::string& text) {
+  BackendDeclaration checked;
+  apply_override(checked, text);  // refused here, before any backend starts
+  options.capability_overrides.push_back(text);
 }
 
 }  // namespace
@@ -85,8 +128,12 @@ void export_tool_options(const ToolOptions& options) {
   ::setenv(directory_variable, options.backend_dir.c_str(), 1);
   if (options.name) ::setenv(name_variable, options.name->c_str(), 1);
   std::string overrides;
-  for (const auto& [name, value] : options.capability_overrides) overrides += name + "=" + value + "\n";
+  for (const auto& text : options.capability_overrides) overrides += text + "\n";
   ::setenv(overrides_variable, overrides.c_str(), 1);
+}
+
+void apply_capability_overrides(const ToolOptions& options, BackendDeclaration& declared) {
+  for (const auto& text : options.capability_overrides) apply_override(declared, text);
 }
 
 ToolOptions imported_tool_options() {
