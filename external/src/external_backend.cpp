@@ -105,10 +105,14 @@ struct ExternalBackend::Impl : std::enable_shared_from_this<Impl> {
     channel = std::make_unique<external::LineChannel>(std::move(socket));
     try {
       declaration = handshake();
-      // The base dir is the caller's (its cwd now, when the config leaves it
-      // empty), never the backend process's own cwd, which options.directory chose.
+      // Where tasks run from the caller's context, the base dir is the
+      // caller's (its cwd now, when the config leaves it empty), never the
+      // backend process's cwd, which options.directory chose. Workers that run
+      // elsewhere get the config as it is and choose.
       auto sent = config;
-      sent.base_dir = sent.base_dir.empty() ? std::filesystem::current_path() : std::filesystem::absolute(sent.base_dir);
+      if (declaration.task_context_from_caller) {
+        sent.base_dir = sent.base_dir.empty() ? std::filesystem::current_path() : std::filesystem::absolute(sent.base_dir);
+      }
       channel->send(Json{{"type", "configure"}, {"config", external::encode_config(sent)}}.dump());
       const auto reply = expect_message("its answer to configure");
       const auto type = external::type_of(reply);

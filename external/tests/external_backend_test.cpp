@@ -94,6 +94,12 @@ TEST_F(FakeBackend, CommandRunsInItsDirectoryAndTheBaseDirIsTheCallersCwd) {
   EXPECT_EQ(call(*backend, "").value().text(),
             std::filesystem::canonical(fake.parent_path()).string() + "\n" + callers.string())
       << "the command runs in options.directory; an empty base_dir is sent as the cwd at construction";
+
+  // Workers that do not run from the caller's context choose their own base dir.
+  where.command = "python3 ./" + fake.filename().string() + " where_remote";
+  ExternalBackend remote(where, config());
+  EXPECT_EQ(call(remote, "").value().text(), std::filesystem::canonical(fake.parent_path()).string() + "\n")
+      << "without task_context_from_caller an empty base_dir must reach the backend empty";
 }
 
 TEST_F(FakeBackend, ProcessEndingBeforeItsHelloIsAnErrorWithItsStatus) {

@@ -55,7 +55,8 @@ if SCENARIO == "wrong_version":
     send({"type": "hello", "protocol": 2, "backend": "fake", "capabilities": {"task_language": "native"}})
     time.sleep(3600)
 send({"type": "hello", "protocol": 1, "backend": "fake",
-      "capabilities": {"task_language": "python", "supports_worker_reuse": True, "documented_task_fds": 2}})
+      "capabilities": {"task_language": "python", "supports_worker_reuse": True, "documented_task_fds": 2,
+                       "task_context_from_caller": SCENARIO == "where"}})
 configure = receive()
 assert configure["type"] == "configure", configure
 if SCENARIO == "refuse_config":
@@ -79,7 +80,7 @@ while True:
     data = base64.b64decode(message["input"])
     if SCENARIO in ("echo", "ignores_eof"):
         send(result(call_id, data))
-    elif SCENARIO == "where":
+    elif SCENARIO in ("where", "where_remote"):
         send(result(call_id, f"{os.getcwd()}\n{configure['config']['base_dir']}".encode()))
     elif SCENARIO == "echo_fd":
         send({"type": "result", "id": call_id, "size": len(data), "fd": True, "metrics": METRICS}, [memfd_with(data)])
