@@ -51,6 +51,9 @@ class Case:
     thread: bool = False  # each call runs in a thread of its own, not the main thread
     cli: bool = False  # also compare each call with the C++ probe run by `execkit run` (selftest_cli.py)
     timeout: float = 30
+    # call index -> the outcomes it may have: a call whose outcome races with
+    # the process's death, where either is right, compares as "one of them".
+    racy: dict = dataclasses.field(default_factory=dict)
 
 
 def shown(data, limit=SHOWN_BYTES):
