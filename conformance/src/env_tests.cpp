@@ -1,10 +1,13 @@
 // ENV: the environment the task sees (CONTRACT.md, ENV-1..ENV-7).
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
+#include <memory>
 #include <regex>
 #include <set>
 #include <thread>
@@ -358,11 +361,31 @@ TEST_P(Env, ENV_7_OnlyDocumentedFdsReachTask) {
   write_file(secret_path, "top secret");
   std::vector<InheritableFd> held;
   for (int i = 0; i < 3; ++i) held.emplace_back(::open(secret_path.c_str(), O_RDONLY));  // contiguous
-  for (int target : {100, 101, 513, 1000}) {  // and not
+  // And not: up to 1000, and 1024 while the caller's soft RLIMIT_NOFILE is
+  // 1024, so that descriptor is above the limit the backend sees when it
+  // starts a worker: a backend that closes 3..limit-1 (sysconf(_SC_OPEN_MAX))
+  // leaks it. Where the hard limit is lower the targets stay below it (a CI
+  // runner's `ulimit -n 256` must not fail a correct backend). The caller's
+  // own soft limit comes back at the end of the test.
+  rlimit limit{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &limit), 0);
+  const auto restore_soft_limit = [original = limit](rlimit*) { ::setrlimit(RLIMIT_NOFILE, &original); };
+  std::unique_ptr<rlimit, decltype(restore_soft_limit)> restore(&limit, restore_soft_limit);
+  constexpr rlim_t above_limit = 1024;
+  const bool can_go_above = limit.rlim_max > above_limit;
+  limit.rlim_cur = can_go_above ? above_limit + 1 : limit.rlim_max;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &limit), 0);
+  for (rlim_t target : {rlim_t{100}, rlim_t{101}, rlim_t{513}, rlim_t{1000}, above_limit}) {
+    if (target >= limit.rlim_cur) continue;
     const int fd = ::open(secret_path.c_str(), O_RDONLY);
-    ASSERT_GE(::dup2(fd, target), 0);
+    const int moved = ::dup2(fd, static_cast<int>(target));
     ::close(fd);
-    held.emplace_back(target);
+    ASSERT_EQ(moved, static_cast<int>(target)) << "dup2 to " << target << ": " << std::strerror(errno);
+    held.emplace_back(moved);
+  }
+  if (can_go_above) {
+    limit.rlim_cur = above_limit;
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &limit), 0);
   }
   int pipe_fds[2];
   ASSERT_EQ(::pipe(pipe_fds), 0);
