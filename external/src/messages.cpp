@@ -56,9 +56,16 @@ const char* reason_name(ResultError::Reason reason) {
 std::string config_reason(const ConfigError& error) {
   const std::string text = error.what();
   const std::string prefix = "invalid " + error.setting() + "=";
-  if (!text.starts_with(prefix)) return text;
-  const auto end = text.find("\": ", prefix.size());
-  return end == std::string::npos ? text : text.substr(end + 3);
+  if (!text.starts_with(prefix) || text.size() <= prefix.size() || text[prefix.size()] != '"') return text;
+  // The value is quoted with '"' and '\\' escaped, and may hold '": ' itself.
+  for (auto i = prefix.size() + 1; i < text.size(); ++i) {
+    if (text[i] == '\\') {
+      ++i;
+    } else if (text[i] == '"') {
+      return text.compare(i + 1, 2, ": ") == 0 ? text.substr(i + 3) : text;
+    }
+  }
+  return text;
 }
 
 }  // namespace

@@ -54,6 +54,9 @@ TEST(ProtocolMessages, EveryErrorKindRoundTripsWithItsMembersAndText) {
   EXPECT_EQ(config_copy->setting(), "max_workers");
   EXPECT_EQ(config_copy->value(), "0");
   EXPECT_STREQ(config_copy->what(), config.what());
+  // A value that holds the '": ' which ends the quoted value (found by fuzz.protocol_message).
+  const ConfigError tricky("max_workers", ": \\\": x\"", "must be at least 1");
+  EXPECT_STREQ(round_trip(tricky)->what(), tricky.what());
 
   const ResultError result(ResultError::Reason::too_large, "result of 9 bytes over the cap of 8");
   const auto result_back = round_trip(result);
