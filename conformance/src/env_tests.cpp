@@ -1,6 +1,5 @@
 // ENV: the environment the task sees (CONTRACT.md, ENV-1..ENV-7).
 #include <fcntl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -8,6 +7,7 @@
 #include <atomic>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <regex>
 #include <set>
 #include <thread>
@@ -367,26 +367,18 @@ TEST_P(Env, ENV_7_OnlyDocumentedFdsReachTask) {
   // leaks it. Where the hard limit is lower the targets stay below it (a CI
   // runner's `ulimit -n 256` must not fail a correct backend). The caller's
   // own soft limit comes back at the end of the test.
-  rlimit limit{};
-  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &limit), 0);
-  const auto restore_soft_limit = [original = limit](rlimit*) { ::setrlimit(RLIMIT_NOFILE, &original); };
-  std::unique_ptr<rlimit, decltype(restore_soft_limit)> restore(&limit, restore_soft_limit);
   constexpr rlim_t above_limit = 1024;
-  const bool can_go_above = limit.rlim_max > above_limit;
-  limit.rlim_cur = can_go_above ? above_limit + 1 : limit.rlim_max;
-  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &limit), 0);
+  const ScopedFdLimit opening(above_limit + 1);
   for (rlim_t target : {rlim_t{100}, rlim_t{101}, rlim_t{513}, rlim_t{1000}, above_limit}) {
-    if (target >= limit.rlim_cur) continue;
+    if (target >= opening.limit()) continue;
     const int fd = ::open(secret_path.c_str(), O_RDONLY);
     const int moved = ::dup2(fd, static_cast<int>(target));
     ::close(fd);
     ASSERT_EQ(moved, static_cast<int>(target)) << "dup2 to " << target << ": " << std::strerror(errno);
     held.emplace_back(moved);
   }
-  if (can_go_above) {
-    limit.rlim_cur = above_limit;
-    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &limit), 0);
-  }
+  std::optional<ScopedFdLimit> while_starting;
+  if (opening.limit() > above_limit) while_starting.emplace(above_limit);
   int pipe_fds[2];
   ASSERT_EQ(::pipe(pipe_fds), 0);
   held.emplace_back(pipe_fds[0]);

@@ -121,29 +121,6 @@ class PidSquatter {
   int error_ = 0;
 };
 
-// Raises RLIMIT_NOFILE to `wanted` for the scope, or, without
-// CAP_SYS_RESOURCE, as far as the hard limit allows.
-class ScopedFdLimit {
- public:
-  explicit ScopedFdLimit(rlim_t wanted) {
-    ::getrlimit(RLIMIT_NOFILE, &saved_);
-    rlimit raised{wanted, std::max(wanted, saved_.rlim_max)};
-    if (::setrlimit(RLIMIT_NOFILE, &raised) != 0) {
-      raised = {std::min(wanted, saved_.rlim_max), saved_.rlim_max};
-      ::setrlimit(RLIMIT_NOFILE, &raised);
-    }
-    rlimit now{};
-    ::getrlimit(RLIMIT_NOFILE, &now);
-    limit_ = now.rlim_cur;
-  }
-  ~ScopedFdLimit() { ::setrlimit(RLIMIT_NOFILE, &saved_); }
-  rlim_t limit() const { return limit_; }
-
- private:
-  rlimit saved_{};
-  rlim_t limit_ = 0;
-};
-
 // Whether an fds probe listing ("<fd> <target>" lines) has `fd`.
 bool lists_fd(const std::string& listing, int fd) {
   const auto prefix = std::to_string(fd) + " ";

@@ -167,6 +167,20 @@ pid_t Gates::pid_of(const std::string& id) const {
 void Gates::release(const std::string& id) const { write_file(dir_ / ("release." + id), ""); }
 void Gates::release_all() const { write_file(dir_ / "release.all", ""); }
 
+ScopedFdLimit::ScopedFdLimit(rlim_t wanted) {
+  ::getrlimit(RLIMIT_NOFILE, &saved_);
+  rlimit raised{wanted, std::max(wanted, saved_.rlim_max)};
+  if (::setrlimit(RLIMIT_NOFILE, &raised) != 0) {
+    raised = {std::min(wanted, saved_.rlim_max), saved_.rlim_max};
+    ::setrlimit(RLIMIT_NOFILE, &raised);
+  }
+  rlimit now{};
+  ::getrlimit(RLIMIT_NOFILE, &now);
+  limit_ = now.rlim_cur;
+}
+
+ScopedFdLimit::~ScopedFdLimit() { ::setrlimit(RLIMIT_NOFILE, &saved_); }
+
 std::int64_t anon_rss_kib() {
   std::ifstream status("/proc/self/status");
   for (std::string line; std::getline(status, line);) {

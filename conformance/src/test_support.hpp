@@ -3,6 +3,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <chrono>
@@ -69,6 +70,21 @@ class Gates {
 
 // Samples this process's anonymous RSS (RssAnon) every millisecond in a
 // background thread and keeps the peak.
+// Raises RLIMIT_NOFILE to `wanted` for the scope, or, without
+// CAP_SYS_RESOURCE, as far as the hard limit allows.
+class ScopedFdLimit {
+ public:
+  explicit ScopedFdLimit(rlim_t wanted);
+  ~ScopedFdLimit();
+  ScopedFdLimit(const ScopedFdLimit&) = delete;
+  ScopedFdLimit& operator=(const ScopedFdLimit&) = delete;
+  rlim_t limit() const { return limit_; }
+
+ private:
+  rlimit saved_{};
+  rlim_t limit_ = 0;
+};
+
 class AnonRssSampler {
  public:
   AnonRssSampler();
